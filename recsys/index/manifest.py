@@ -1,0 +1,110 @@
+"""The typed, versioned manifest that makes an index folder self-describing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from recsys.errors import ArtifactError
+
+__all__ = ["Manifest", "EncoderInfo", "IndexInfo", "DataInfo", "MANIFEST_FILE", "SCHEMA_VERSION", "file_sha256"]
+
+MANIFEST_FILE = "manifest.json"
+SCHEMA_VERSION = 1
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EncoderInfo(_Frozen):
+    name: str
+    dim: int
+    revision: str
+    engine: str
+
+
+class IndexInfo(_Frozen):
+    factory: str
+    metric: str = "inner_product"
+    normalized: bool = True
+    count: int
+    search_params: dict[str, int] = {}
+    recall_at_10: float
+    recall_queries: int
+    build_seconds: float
+
+
+class DataInfo(_Frozen):
+    source: str
+    fingerprint: str
+    n_products: int
+    n_events: int
+    n_users: int
+    n_users_with_profile: int
+    as_of: str
+
+
+class Manifest(_Frozen):
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    version: str
+    created_at: str
+    build_seconds: float
+    encoder: EncoderInfo
+    index: IndexInfo
+    data: DataInfo
+    blend_config_id: str
+    encode_texts_per_s: float
+    files: dict[str, str]  # file name -> sha256
+    checksum: str  # sha256 over the sorted (name, sha256) pairs
+    parent: str | None = None
+
+    def save(self, folder: Path) -> None:
+        (folder / MANIFEST_FILE).write_text(self.model_dump_json(indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> Manifest:
+        path = folder / MANIFEST_FILE
+        if not path.is_file():
+            raise ArtifactError(f"{folder} has no {MANIFEST_FILE}; it is not an index version folder")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ArtifactError(f"{path} is not valid JSON ({exc}); rebuild with `recsys build`") from exc
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ArtifactError(
+                f"{path} has manifest schema {data.get('schema_version')}, this recsys reads {SCHEMA_VERSION}; "
+                "rebuild the index with this version"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ArtifactError(f"{path} is not a valid manifest: {exc.errors()[0]['msg']}") from exc
+
+    @staticmethod
+    def checksum_of(files: dict[str, str]) -> str:
+        h = hashlib.sha256()
+        for name in sorted(files):
+            h.update(f"{name}\0{files[name]}\n".encode())
+        return h.hexdigest()
+
+    def verify(self, folder: Path) -> None:
+        """Recompute every file hash; raise if any file is missing or changed."""
+        for name, digest in self.files.items():
+            path = folder / name
+            if not path.is_file():
+                raise ArtifactError(f"{path} is missing; the index folder is incomplete, rebuild it")
+            if file_sha256(path) != digest:
+                raise ArtifactError(f"{path} does not match its checksum in the manifest; rebuild the index")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
