@@ -1,0 +1,132 @@
+"""Everything a built index version holds, loaded once into memory (the `Artifacts` bundle)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys import schema as S
+from recsys.config import BlendConfig, parse_config
+from recsys.errors import ArtifactError, IndexMismatchError
+from recsys.index import FaissIndex, IndexSpec, Manifest, VectorIndex, resolve_version
+from recsys.signals import ItemSignals
+from recsys.vectors import VectorTable
+
+__all__ = ["Artifacts", "FILES", "load_artifacts"]
+
+FILES = {
+    "products": "products.parquet",
+    "item_vectors": "item_vectors.parquet",
+    "text_vectors": "text_vectors.parquet",
+    "user_vectors": "user_vectors.parquet",
+    "history": "history.parquet",
+    "signals": "signals.parquet",
+    "cooc": "cooc.npz",
+    "index": "index.faiss",
+    "config": "blend.json",
+}
+#: Extra column of the stored history: the signed profile weight of each event.
+WEIGHT = "weight"
+POSITION = "position"
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    root: Path
+    manifest: Manifest
+    products: pd.DataFrame  # catalogue order: row i is position i
+    item_vectors: np.ndarray
+    index: VectorIndex
+    user_ids: np.ndarray  # users with a profile vector
+    user_vectors: np.ndarray
+    history: pd.DataFrame  # train events + `position` (−1 product-less) + `weight`
+    signals: ItemSignals
+    cooc: sp.csr_matrix
+    config: BlendConfig
+    text_vectors: VectorTable | None = None
+    _user_row: dict[str, int] = field(default_factory=dict, repr=False)
+    _history_rows: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _product_pos: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._user_row.update({u: i for i, u in enumerate(self.user_ids)})
+        self._history_rows.update(self.history.groupby(S.USER_ID, sort=False).indices)
+        self._product_pos.update({p: i for i, p in enumerate(self.products[S.PRODUCT_ID])})
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    def product_position(self, product_id: str) -> int | None:
+        return self._product_pos.get(product_id)
+
+    def user_vector(self, user_id: str) -> np.ndarray | None:
+        row = self._user_row.get(user_id)
+        return None if row is None else self.user_vectors[row]
+
+    def knows_user(self, user_id: str) -> bool:
+        return user_id in self._history_rows
+
+    def user_history(self, user_id: str) -> pd.DataFrame:
+        rows = self._history_rows.get(user_id)
+        return self.history.iloc[rows] if rows is not None else self.history.iloc[:0]
+
+
+def load_artifacts(
+    index_dir: str | Path,
+    *,
+    expect_encoder: str | None = None,
+    expect_dim: int | None = None,
+    config: BlendConfig | None = None,
+    mmap: bool = False,
+) -> Artifacts:
+    """Load the version `index_dir` points to; refuse a model or dimension mismatch."""
+    root = resolve_version(index_dir)
+    manifest = Manifest.load(root)
+    enc = manifest.encoder
+    if expect_encoder is not None and expect_encoder != enc.name:
+        raise IndexMismatchError(
+            f"index {root} was built with encoder {enc.name!r} (dim {enc.dim}) but {expect_encoder!r} was requested; "
+            f"rebuild with `recsys build --encoder {expect_encoder}` or use encoder {enc.name!r}"
+        )
+    if expect_dim is not None and expect_dim != enc.dim:
+        raise IndexMismatchError(
+            f"index {root} holds {enc.dim}-d vectors but the encoder produces {expect_dim}-d; rebuild the index"
+        )
+    for name in manifest.files:
+        if not (root / name).is_file():
+            raise ArtifactError(f"{root / name} is missing; the index folder is incomplete, rebuild it")
+    items = VectorTable.load(root / FILES["item_vectors"], expect_model=enc.name, expect_dim=enc.dim)
+    users = VectorTable.load(root / FILES["user_vectors"], expect_model=enc.name, expect_dim=enc.dim)
+    texts = VectorTable.load(root / FILES["text_vectors"], expect_model=enc.name, expect_dim=enc.dim)
+    spec = IndexSpec(manifest.index.factory, dict(manifest.index.search_params))
+    index = FaissIndex.load(root / FILES["index"], spec, mmap=mmap)
+    if index.dim != enc.dim or len(index) != manifest.index.count:
+        raise IndexMismatchError(
+            f"{root / FILES['index']} holds {len(index)} × {index.dim} vectors, manifest says "
+            f"{manifest.index.count} × {enc.dim}; the folder is inconsistent, rebuild it"
+        )
+    products = pd.read_parquet(root / FILES["products"])
+    if len(products) != len(items):
+        raise ArtifactError(f"{root}: {len(products)} products but {len(items)} item vectors; rebuild")
+    if config is None:
+        config = parse_config(json.loads((root / FILES["config"]).read_text()), str(root / FILES["config"]))
+    return Artifacts(
+        root=root,
+        manifest=manifest,
+        products=products,
+        item_vectors=items.vectors,
+        index=index,
+        user_ids=users.keys,
+        user_vectors=users.vectors,
+        history=pd.read_parquet(root / FILES["history"]),
+        signals=ItemSignals.from_frame(pd.read_parquet(root / FILES["signals"])),
+        cooc=sp.load_npz(root / FILES["cooc"]).tocsr(),
+        config=config,
+        text_vectors=texts,
+    )

@@ -1,0 +1,38 @@
+"""Readable reasons: which past event of the user's history a recommendation is closest to."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recsys import schema as S
+from recsys.artifacts import POSITION, WEIGHT, Artifacts
+
+__all__ = ["because_texts", "VERBS"]
+
+VERBS = {
+    "view": "viewed", "click": "clicked", "cart": "added to cart", "purchase": "bought",
+    "review": "reviewed", "rating": "rated", "search": "searched for", "impression": "saw",
+}
+
+
+def _short(title: str, limit: int = 60) -> str:
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
+
+
+def because_texts(art: Artifacts, positions: np.ndarray, history: pd.DataFrame) -> list[str | None]:
+    """For each recommended position, "because you <verb> <title>" naming the positively weighted history
+    item whose vector is most similar (None when the history has no such item)."""
+    hist = history[(history[POSITION] >= 0) & (history[WEIGHT] > 0)]
+    if hist.empty or len(positions) == 0:
+        return [None] * len(positions)
+    hpos = hist[POSITION].to_numpy(np.int64)
+    sims = art.item_vectors[positions] @ art.item_vectors[hpos].T
+    best = sims.argmax(axis=1)
+    titles = art.products[S.TITLE].to_numpy(dtype=object)
+    verbs = hist[S.EVENT_TYPE].map(VERBS).fillna("interacted with").to_numpy(dtype=object)
+    out: list[str | None] = []
+    for b in best.tolist():
+        title = str(titles[hpos[b]]) or str(art.products[S.PRODUCT_ID].iat[hpos[b]])
+        out.append(f"because you {verbs[b]} “{_short(title)}”")
+    return out

@@ -1,0 +1,162 @@
+"""The `Recommender` facade: for_user, similar_items, for_text, popular — with a named fallback chain.
+
+Fallback chain for a user: personal profile → the free texts passed with the request → popular.
+Unknown users raise `UnknownUserError` unless `on_unknown="fallback"` is asked for (the HTTP API
+answers 404 with a hint to use cold-start texts, as Personalize and Gorse do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from recsys import schema as S
+from recsys.artifacts import POSITION, WEIGHT, Artifacts, load_artifacts
+from recsys.blend import Filters
+from recsys.config import BlendConfig
+from recsys.encoders import Encoder, make_encoder
+from recsys.errors import IndexMismatchError, UnknownItemError, UnknownUserError
+from recsys.explain import because_texts
+from recsys.ranker import Ranked, Ranker
+
+__all__ = ["Recommender", "Recommendation", "RecommendationList", "Strategy"]
+
+Strategy = Literal["personal", "text", "item", "popular"]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    product_id: str
+    title: str
+    score: float
+    parts: dict[str, float]
+    sources: tuple[str, ...] = ()
+    because: str | None = None
+
+
+@dataclass(frozen=True)
+class RecommendationList:
+    results: list[Recommendation]
+    strategy: Strategy
+    config_id: str
+    index_version: str
+    fallback: str | None = None
+    user_id: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class Recommender:
+    def __init__(self, artifacts: Artifacts, *, config: BlendConfig | None = None, encoder: Encoder | None = None):
+        self.art = artifacts
+        self.config = config or artifacts.config
+        self.ranker = Ranker(artifacts, self.config)
+        self._encoder = encoder
+
+    @classmethod
+    def load(cls, index_dir: str | Path, *, config: BlendConfig | None = None, mmap: bool = False) -> Recommender:
+        return cls(load_artifacts(index_dir, config=config, mmap=mmap), config=config)
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = make_encoder(self.art.manifest.encoder.name)
+        enc, info = self._encoder, self.art.manifest.encoder
+        if enc.name != info.name or enc.dim != info.dim:
+            raise IndexMismatchError(
+                f"encoder {enc.name!r} ({enc.dim}-d) cannot query an index built with {info.name!r} ({info.dim}-d); "
+                f"rebuild with `recsys build --encoder {enc.name}` or query with {info.name!r}"
+            )
+        return enc
+
+    # -- public lookups -------------------------------------------------------------------------
+    def for_user(
+        self,
+        user_id: str,
+        k: int = 10,
+        *,
+        filters: Filters = Filters(),
+        exclude_seen: bool = True,
+        texts: Sequence[str] = (),
+        on_unknown: Literal["raise", "fallback"] = "raise",
+    ) -> RecommendationList:
+        if not self.art.knows_user(user_id):
+            if on_unknown == "raise" and not texts:
+                raise UnknownUserError(
+                    f"user {user_id!r} has no history in index {self.art.version}; for cold start pass free "
+                    "texts (`recsys query`, POST /v1/recommendations) or ask for the popular fallback"
+                )
+            return self._fallback(texts, k, filters, user_id)
+        hist = self.art.user_history(user_id)
+        pos = hist[POSITION].to_numpy(np.int64)
+        w = hist[WEIGHT].to_numpy(float)
+        if exclude_seen:
+            filters = Filters(filters.exclude | frozenset(pos[pos >= 0].tolist()), filters.category,
+                              filters.min_price, filters.max_price)
+        vec = self.art.user_vector(user_id)
+        if vec is None:
+            out = self._fallback(texts, k, filters, user_id, history=(pos, w))
+            return out
+        ranked = self.ranker.rank(vec, k=k, filters=filters, history_pos=pos, history_w=w)
+        because = because_texts(self.art, ranked.positions, hist)
+        return self._answer(ranked, "personal", None, user_id, because)
+
+    def similar_items(self, product_id: str, k: int = 10, *, filters: Filters = Filters()) -> RecommendationList:
+        pos = self.art.product_position(product_id)
+        if pos is None:
+            raise UnknownItemError(f"product {product_id!r} is not in index {self.art.version}'s catalogue")
+        filters = Filters(filters.exclude | {pos}, filters.category, filters.min_price, filters.max_price)
+        ranked = self.ranker.rank(
+            self.art.item_vectors[pos], k=k, filters=filters, history_pos=np.array([pos]), history_w=np.ones(1)
+        )
+        return self._answer(ranked, "item", None, None)
+
+    def for_text(self, texts: Sequence[str], k: int = 10, *, filters: Filters = Filters()) -> RecommendationList:
+        query = self.text_vector(texts)
+        if query is None:
+            return self._answer(self.ranker.rank(None, k=k, filters=filters), "popular", "popular", None)
+        return self._answer(self.ranker.rank(query, k=k, filters=filters), "text", None, None)
+
+    def popular(self, k: int = 10, *, filters: Filters = Filters()) -> RecommendationList:
+        return self._answer(self.ranker.rank(None, k=k, filters=filters), "popular", None, None)
+
+    def text_vector(self, texts: Sequence[str]) -> np.ndarray | None:
+        """Mean of the encoded non-empty texts (query side), unit length; None when all are empty."""
+        clean = [t.strip() for t in texts if isinstance(t, str) and t.strip()]
+        if not clean:
+            return None
+        v = self.encoder.encode(clean, kind="query").mean(axis=0)
+        n = float(np.linalg.norm(v))
+        return (v / n).astype(np.float32) if n > 0 else None
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _fallback(self, texts, k, filters, user_id, history=None) -> RecommendationList:
+        hp, hw = history if history is not None else (None, None)
+        query = self.text_vector(texts)
+        if query is not None:
+            ranked = self.ranker.rank(query, k=k, filters=filters, history_pos=hp, history_w=hw)
+            return self._answer(ranked, "text", "text", user_id)
+        ranked = self.ranker.rank(None, k=k, filters=filters, history_pos=hp, history_w=hw)
+        return self._answer(ranked, "popular", "popular", user_id)
+
+    def _answer(self, ranked: Ranked, strategy: Strategy, fallback, user_id, because=None) -> RecommendationList:
+        titles = self.art.products[S.TITLE].to_numpy(dtype=object)
+        ids = self.art.products[S.PRODUCT_ID].to_numpy(dtype=object)
+        results = [
+            Recommendation(
+                product_id=str(ids[p]),
+                title=str(titles[p]),
+                score=round(float(ranked.scores[i]), 6),
+                parts={f: round(float(v[i]), 6) for f, v in ranked.parts.items()},
+                sources=ranked.sources[i],
+                because=None if because is None else because[i],
+            )
+            for i, p in enumerate(ranked.positions.tolist())
+        ]
+        return RecommendationList(results, strategy, self.config.id, self.art.version, fallback, user_id)

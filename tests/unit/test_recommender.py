@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recsys import Filters, Recommender, UnknownItemError, UnknownUserError
+from recsys.config import BlendConfig, BlendWeights
+
+
+def ids(answer) -> list[str]:
+    return [r.product_id for r in answer.results]
+
+
+def test_user_gets_the_obvious_next_item(tiny_rec):
+    answer = tiny_rec.for_user("u_coffee", k=3)
+    assert ids(answer)[0] == "c3"  # the only unseen coffee product
+    assert answer.strategy == "personal" and answer.fallback is None
+    assert "c1" not in ids(answer) and "c2" not in ids(answer)  # seen items excluded by default
+
+
+def test_runner_and_reader(tiny_rec):
+    assert ids(tiny_rec.for_user("u_run", k=1)) == ["r3"]
+    assert ids(tiny_rec.for_user("u_book", k=2))[0] == "b3"
+
+
+def test_seen_items_can_be_included(tiny_rec):
+    assert "c1" in ids(tiny_rec.for_user("u_coffee", k=9, exclude_seen=False))
+
+
+def test_one_star_review_does_not_pull_toward_similar_products(tiny_rec):
+    top = ids(tiny_rec.for_user("u_hater", k=3))
+    assert top[0].startswith("b")
+    assert not any(p.startswith("c") for p in top[:2])
+
+
+def test_only_negative_history_falls_back_to_popular(tiny_rec):
+    answer = tiny_rec.for_user("u_neg", k=3)
+    assert answer.fallback == "popular" and answer.strategy == "popular"
+    assert "c1" not in ids(answer)
+
+
+def test_unknown_user_raises_with_hint_or_falls_back(tiny_rec):
+    with pytest.raises(UnknownUserError, match="cold start"):
+        tiny_rec.for_user("nobody")
+    answer = tiny_rec.for_user("nobody", k=2, on_unknown="fallback")
+    assert answer.fallback == "popular" and len(answer.results) == 2
+
+
+def test_unknown_user_with_texts_uses_text_fallback(tiny_rec):
+    answer = tiny_rec.for_user("nobody", k=1, texts=["mystery novel"])
+    assert answer.fallback == "text"
+    assert ids(answer)[0] in {"b1", "b3"}
+
+
+def test_filters_category_and_price(tiny_rec):
+    answer = tiny_rec.for_user("u_coffee", k=5, filters=Filters(category="running", max_price=100))
+    assert set(ids(answer)) == {"r1", "r2"}
+    none = tiny_rec.for_user("u_coffee", k=5, filters=Filters(min_price=1000))
+    assert none.results == []
+
+
+def test_similar_items_excludes_itself(tiny_rec):
+    answer = tiny_rec.similar_items("r1", k=2)
+    assert "r1" not in ids(answer)
+    assert all(p.startswith("r") for p in ids(answer))
+    with pytest.raises(UnknownItemError):
+        tiny_rec.similar_items("nope")
+
+
+def test_for_text_cold_start(tiny_rec):
+    answer = tiny_rec.for_text(["gps watch for running"], k=1)
+    assert ids(answer) == ["r3"] and answer.strategy == "text"
+    empty = tiny_rec.for_text(["   "], k=2)
+    assert empty.fallback == "popular"
+
+
+def test_results_carry_parts_that_sum_to_score(tiny_rec):
+    for r in tiny_rec.for_user("u_coffee", k=5).results:
+        assert r.parts.keys() >= {"cosine", "popularity", "cooc"}
+        assert sum(r.parts.values()) == pytest.approx(r.score, abs=1e-4)
+
+
+def test_because_names_a_history_item(tiny_rec):
+    top = tiny_rec.for_user("u_coffee", k=1).results[0]
+    assert top.because is not None and "coffee" in top.because
+
+
+def test_cooc_weight_changes_the_order(tiny_rec):
+    # b3 co-occurs with b1; with cosine off and only co-occurrence on, b3 must lead for u_book.
+    cfg = BlendConfig(weights=BlendWeights(cosine=0, popularity=0, trending=0, rating=0, cooc=1))
+    rec = Recommender(tiny_rec.art, config=cfg, encoder=tiny_rec.encoder)
+    top = rec.for_user("u_book", k=1).results[0]
+    assert top.product_id == "b3" and top.parts["cooc"] == pytest.approx(1.0)
+    assert rec.for_user("u_book", k=1).config_id == cfg.id != tiny_rec.config.id
+
+
+def test_mmr_diversifies(tiny_rec):
+    plain = Recommender(tiny_rec.art, config=BlendConfig(), encoder=tiny_rec.encoder)
+    diverse = Recommender(tiny_rec.art, config=BlendConfig(mmr_lambda=0.3), encoder=tiny_rec.encoder)
+    def cats(rec):
+        return {p[0] for p in ids(rec.for_text(["coffee espresso"], k=3))}
+    assert len(cats(diverse)) >= len(cats(plain))
+    assert len(cats(diverse)) >= 2
+
+
+def test_search_only_user_gets_text_profile(tiny_rec):
+    answer = tiny_rec.for_user("u_search", k=1)
+    assert answer.strategy == "personal" and ids(answer) == ["r3"]
+
+
+def test_user_vectors_are_unit_length(tiny_rec):
+    norms = np.linalg.norm(tiny_rec.art.user_vectors, axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-5)
