@@ -1,0 +1,186 @@
+"""The `recsys` command line. Contract (stable; other tools call it):
+
+    recsys build --data DIR --index INDEX_DIR
+    recsys recommend --index INDEX_DIR --user USER_ID [-k 10] [--json]
+    recsys similar --index INDEX_DIR --item PRODUCT_ID [-k 10] [--json]
+    recsys query --index INDEX_DIR [-k 10] [--json] "free text" ["more text" …]
+    recsys inspect --index INDEX_DIR
+
+Errors go to stderr with the exit code of their class (see recsys.errors).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from recsys.blend import Filters
+from recsys.cli.render import err, print_json, print_results
+from recsys.config import BlendConfig, load_config
+from recsys.errors import RecsysError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="recsys: embedding-based recommendations for e-commerce.")
+
+IndexOpt = Annotated[Path, typer.Option("--index", help="Index folder (root with `current`, or one version).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
+KOpt = Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="How many results.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Blend config (.json/.toml) to use.")]
+CategoryOpt = Annotated[Optional[str], typer.Option("--category", help="Only products whose category contains this.")]
+MinPriceOpt = Annotated[Optional[float], typer.Option("--min-price", min=0)]
+MaxPriceOpt = Annotated[Optional[float], typer.Option("--max-price", min=0)]
+DiversityOpt = Annotated[Optional[float], typer.Option("--diversity", min=0.0, max=1.0,
+                                                       help="MMR diversity 0..1 (0 = pure relevance).")]
+
+
+def _recommender(index: Path, config: Path | None, diversity: float | None = None):
+    from recsys.recommender import Recommender
+
+    cfg = load_config(config) if config else None
+    rec = Recommender.load(index, config=cfg)
+    if diversity:
+        rec = Recommender(rec.art, config=rec.config.with_updates(mmr_lambda=1.0 - diversity), encoder=rec._encoder)
+    return rec
+
+
+def _emit(answer, as_json: bool, heading: str) -> None:
+    if as_json:
+        print_json(answer.to_dict())
+    else:
+        print_results(answer, heading)
+
+
+@app.command()
+def build(
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder in the canonical schema.")],
+    index: IndexOpt,
+    encoder: Annotated[str, typer.Option("--encoder", help="Encoder name (see `recsys encoders`).")] = "all-MiniLM-L6-v2",
+    config: ConfigOpt = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Ignore events after this UTC time.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Validate DATA, encode products and histories, build the FAISS index and signals."""
+    import pandas as pd
+
+    from recsys.build import BuildOptions, build_index
+    from recsys.dataset import load_dataset
+    from recsys.encoders import make_encoder
+
+    ds = load_dataset(data)
+    err.print(f"[bold]validated[/] {len(ds.products):,} products, {len(ds.events):,} events from {data}")
+    opts = BuildOptions(
+        config=load_config(config) if config else BlendConfig(),
+        as_of=pd.Timestamp(as_of, tz="UTC") if as_of else None,
+        progress=not quiet,
+    )
+    result = build_index(ds, index, make_encoder(encoder), opts, log=lambda m: err.print(m))
+    m = result.manifest
+    err.print(
+        f"[green]built[/] {result.path} — {m.index.count:,} items, {m.data.n_users_with_profile:,} user profiles, "
+        f"{m.index.factory}, encode {m.encode_texts_per_s:.0f} texts/s, total {result.timings['total_s']:.1f}s"
+    )
+
+
+@app.command()
+def recommend(
+    index: IndexOpt,
+    user: Annotated[str, typer.Option("--user", help="User id.")],
+    k: KOpt = 10,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    category: CategoryOpt = None,
+    min_price: MinPriceOpt = None,
+    max_price: MaxPriceOpt = None,
+    include_seen: Annotated[bool, typer.Option("--include-seen", help="Do not exclude items the user interacted with.")] = False,
+    diversity: DiversityOpt = None,
+    text: Annotated[Optional[list[str]], typer.Option("--text", help="Cold-start text for unknown or empty users.")] = None,
+    fallback: Annotated[bool, typer.Option("--fallback", help="Unknown user: answer with text/popular instead of an error.")] = False,
+) -> None:
+    """Top-k products for a user, with score parts and reasons."""
+    rec = _recommender(index, config, diversity)
+    answer = rec.for_user(user, k, filters=Filters(category=category, min_price=min_price, max_price=max_price),
+                          exclude_seen=not include_seen, texts=text or (),
+                          on_unknown="fallback" if fallback else "raise")
+    _emit(answer, as_json, f"Recommendations for user {user}")
+
+
+@app.command()
+def similar(
+    index: IndexOpt,
+    item: Annotated[str, typer.Option("--item", help="Product id.")],
+    k: KOpt = 10,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    category: CategoryOpt = None,
+) -> None:
+    """Products similar to one product (text similarity + co-occurrence)."""
+    rec = _recommender(index, config)
+    answer = rec.similar_items(item, k, filters=Filters(category=category))
+    _emit(answer, as_json, f"Similar to {item}")
+
+
+@app.command()
+def query(
+    index: IndexOpt,
+    texts: Annotated[list[str], typer.Argument(help="One or several free texts (past reviews, searches).")],
+    k: KOpt = 10,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    category: CategoryOpt = None,
+    min_price: MinPriceOpt = None,
+    max_price: MaxPriceOpt = None,
+) -> None:
+    """Cold start: products for free texts."""
+    rec = _recommender(index, config)
+    answer = rec.for_text(texts, k, filters=Filters(category=category, min_price=min_price, max_price=max_price))
+    _emit(answer, as_json, "Products for: " + " | ".join(t[:40] for t in texts))
+
+
+@app.command()
+def inspect(index: IndexOpt, as_json: JsonOpt = False, verify: Annotated[bool, typer.Option("--verify")] = False) -> None:
+    """Show the manifest of the current index version and its file sizes."""
+    from recsys.index import Manifest, list_versions, resolve_version
+
+    root = resolve_version(index)
+    manifest = Manifest.load(root)
+    if verify:
+        manifest.verify(root)
+    sizes = {name: (root / name).stat().st_size for name in manifest.files}
+    info = {"path": str(root), "versions": list_versions(root.parent), "manifest": manifest.model_dump(),
+            "sizes_bytes": sizes, "total_bytes": sum(sizes.values()), "verified": verify}
+    if as_json:
+        print_json(info)
+        return
+    from rich.pretty import Pretty
+
+    from recsys.cli.render import out
+
+    out.print(Pretty(info, expand_all=False))
+
+
+@app.command()
+def encoders() -> None:
+    """List the encoder names `build --encoder` accepts."""
+    from recsys.encoders import available_encoders
+
+    for name in available_encoders():
+        print(name)
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app()  # standalone: usage errors exit 2 with click's message
+    except RecsysError as exc:
+        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()
