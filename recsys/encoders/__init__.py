@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from recsys.encoders.base import Encoder, TextKind, l2_normalize
+from recsys.encoders.cached import CachedEncoder
 from recsys.encoders.factory import DEFAULT_ENCODER, available_encoders, make_encoder
 from recsys.encoders.hashing import HashingEncoder
 
 __all__ = [
     "Encoder",
+    "CachedEncoder",
     "TextKind",
     "l2_normalize",
     "HashingEncoder",

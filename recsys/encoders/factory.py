@@ -24,7 +24,9 @@ def make_encoder(name: str = DEFAULT_ENCODER, device: str = "auto") -> Encoder:
     if name in (DEFAULT_ENCODER, "minilm"):
         from recsys.encoders.sentence import SentenceTransformerEncoder
 
-        return SentenceTransformerEncoder(name=DEFAULT_ENCODER, device=device)
+        # all-MiniLM-L6-v2 was trained on 128-token inputs; longer inputs cost quadratic attention time
+        # for little gain on product text (title, category and brand come first in the passage).
+        return SentenceTransformerEncoder(name=DEFAULT_ENCODER, device=device, max_seq_length=128)
     m = _HASHING.match(name)
     if m:
         from recsys.encoders.hashing import HashingEncoder
