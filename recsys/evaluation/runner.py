@@ -1,0 +1,220 @@
+"""The offline evaluation protocol: split, tune on validation, refit, rank the whole catalogue, report.
+
+Per scorer: every parameter dict of its grid is fitted on train and ranked for the validation users
+(their train items excluded); the best by validation NDCG@10 is refitted on train + validation and
+ranked for the test users over the full catalogue, train + validation items excluded, ties broken by
+a seeded random catalogue order. A scorer that raises a ``RecsysError`` is reported as skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from recsys import schema as S
+from recsys.errors import ConfigError, DataValidationError, Problem, RecsysError
+from recsys.evaluation import metrics as M
+from recsys.evaluation.data import EvalData, build_eval_data
+from recsys.evaluation.ranking import DEFAULT_BATCH, rank_in_batches
+from recsys.evaluation.report import write_report
+from recsys.evaluation.sampled import sampled_metrics, sampled_target_ranks
+from recsys.evaluation.scorer import Scorer
+from recsys.evaluation.split import (
+    SPLIT_SCHEMES,
+    Split,
+    SplitScheme,
+    split_events,
+    target_lists,
+    train_valid_events,
+)
+from recsys.evaluation.summary import PRIMARY_K, summarize_ranking
+
+__all__ = ["EvalConfig", "evaluate_methods", "write_report", "dataset_summary"]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Protocol options. ``sampled_negatives`` = 0 turns sampled evaluation off."""
+
+    ks: tuple[int, ...] = (10, 20, 50)
+    scheme: SplitScheme = "last-day"
+    cutoff: pd.Timestamp | None = None
+    collapse_variant_copies: bool = False
+    sampled_negatives: int = 0
+    seed: int = 0
+    n_boot: int = 1000
+    min_train_events: int = 1
+    batch_size: int = DEFAULT_BATCH
+
+    def __post_init__(self) -> None:
+        ks = tuple(self.ks)
+        if not ks or any(not isinstance(k, int) or k < 1 for k in ks) or len(set(ks)) != len(ks):
+            raise ConfigError(f"ks must be distinct positive ints, got {self.ks!r}")
+        object.__setattr__(self, "ks", tuple(sorted(ks)))
+        if self.scheme not in SPLIT_SCHEMES:
+            raise ConfigError(f"unknown scheme {self.scheme!r}; expected one of {', '.join(SPLIT_SCHEMES)}")
+        for name in ("sampled_negatives", "n_boot"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.cutoff is not None and self.scheme != "global-time":
+            raise ConfigError(f"cutoff only applies to scheme='global-time', not {self.scheme!r}; drop it")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ks"] = list(self.ks)
+        d["cutoff"] = None if self.cutoff is None else str(self.cutoff)
+        d["tuning"] = f"validation ndcg@{PRIMARY_K}"
+        d["ranking"] = "full catalogue, history items excluded, ties by seeded random catalogue order"
+        return d
+
+
+def dataset_summary(products: pd.DataFrame, events: pd.DataFrame) -> dict[str, Any]:
+    """Counts and a content fingerprint (ids and timestamps) of the evaluated data."""
+    h = hashlib.sha256()
+    h.update(pd.util.hash_pandas_object(products[[S.PRODUCT_ID]], index=False).to_numpy().tobytes())
+    cols = [S.USER_ID, S.PRODUCT_ID, S.EVENT_TYPE, S.TIMESTAMP]
+    present = [c for c in cols if c in events.columns]
+    h.update(pd.util.hash_pandas_object(events[present], index=False).to_numpy().tobytes())
+    return {
+        "fingerprint": h.hexdigest()[:16],
+        "products": int(len(products)),
+        "events": int(len(events)),
+        "users": int(events[S.USER_ID].nunique()),
+        "interacted_items": int(events[S.PRODUCT_ID].dropna().nunique()),
+    }
+
+
+def _positions(data: EvalData, targets: list[np.ndarray]) -> list[np.ndarray]:
+    if not targets:
+        return []
+    flat = np.concatenate(targets) if targets else np.zeros(0, dtype=object)
+    pos = data.item_positions(flat)
+    if (pos < 0).any():
+        example = str(flat[pos < 0][0])
+        raise DataValidationError(
+            [Problem("events", S.PRODUCT_ID, "target products are missing from the catalogue", example)]
+        )
+    return np.split(pos.astype(np.int64), np.cumsum([len(t) for t in targets])[:-1])
+
+
+def _tune(
+    scorer: Scorer, data: EvalData, rows: np.ndarray, targets: list[np.ndarray], cfg: EvalConfig, bar: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The grid entry with the best validation NDCG@10 (first wins ties) and every trial's value."""
+    search = getattr(scorer, "search", None)
+    if callable(search) and len(rows):
+        # Scorers with their own search (e.g. coordinate ascent for the blend) tune on validation here.
+        params, trials = search(data, rows, targets)
+        bar.set_postfix_str(f"{scorer.name}: {len(trials)} tuning trials")
+        return dict(params), trials
+    grid = scorer.param_grid()
+    if not grid:
+        raise ConfigError(f"{scorer.name}.param_grid() is empty; return [{{}}] when there is nothing to tune")
+    if len(grid) == 1 or len(rows) == 0:
+        return dict(grid[0]), []
+    n_t = M.target_counts(targets)
+    trials = []
+    for params in grid:
+        scorer.fit(data, dict(params))
+        ranked = rank_in_batches(scorer.score, rows, data.matrix, PRIMARY_K, data.tie_rank, cfg.batch_size)
+        value = float(np.nanmean(M.ndcg_at_k(M.hit_matrix(ranked, targets), n_t, PRIMARY_K)))
+        trials.append({"params": dict(params), f"valid_ndcg@{PRIMARY_K}": value})
+        bar.set_postfix_str(f"{scorer.name} {params} → {value:.4f}")
+    best = max(range(len(trials)), key=lambda i: (trials[i][f"valid_ndcg@{PRIMARY_K}"], -i))
+    return dict(grid[best]), trials
+
+
+def _evaluate_one(
+    scorer: Scorer, train: EvalData, full: EvalData, rows: dict[str, np.ndarray],
+    targets: dict[str, list[np.ndarray]], cfg: EvalConfig, bar: Any,
+) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    params, trials = _tune(scorer, train, rows["valid"], targets["valid"], cfg, bar)
+    t1 = time.perf_counter()
+    scorer.fit(full, dict(params))
+    t2 = time.perf_counter()
+    sampled: list[tuple[np.ndarray, np.ndarray]] = []
+    rng = np.random.default_rng([cfg.seed, 1])
+
+    def on_batch(pos: np.ndarray, batch_rows: np.ndarray, scores: np.ndarray) -> None:
+        if cfg.sampled_negatives:
+            owner, rank = sampled_target_ranks(
+                scores, full.matrix[batch_rows], [targets["test"][p] for p in pos],
+                cfg.sampled_negatives, full.tie_rank, rng,
+            )
+            sampled.append((pos[owner], rank))
+
+    ranked = rank_in_batches(
+        scorer.score, rows["test"], full.matrix, max(cfg.ks), full.tie_rank, cfg.batch_size, on_batch
+    )
+    t3 = time.perf_counter()
+    result = summarize_ranking(
+        ranked, targets["test"], ks=cfg.ks, n_items=full.n_items,
+        history_len=np.diff(full.matrix.indptr)[rows["test"]],
+        cold_items=M.cold_item_mask(full.matrix), n_boot=cfg.n_boot, seed=cfg.seed,
+    )
+    if cfg.sampled_negatives and sampled:
+        owner = np.concatenate([o for o, _ in sampled])
+        rank = np.concatenate([r for _, r in sampled])
+        for key, per_user in sampled_metrics(owner, rank, len(rows["test"]), cfg.ks).items():
+            result[f"sampled{cfg.sampled_negatives}_{key}"] = float(np.nanmean(per_user))
+    result.update(params=params, tuning=trials)
+    result.update(tune_s=round(t1 - t0, 3), fit_s=round(t2 - t1, 3), score_s=round(t3 - t2, 3))
+    return result
+
+
+def valid_targets(train: EvalData, split: Split) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Rows of the validation users in `train` and their target catalogue positions."""
+    return train.user_rows(split.valid_users), _positions(train, target_lists(split.valid, split.valid_users))
+
+
+def evaluate_methods(
+    products: pd.DataFrame,
+    events: pd.DataFrame,
+    scorers: Mapping[str, Scorer],
+    config: EvalConfig = EvalConfig(),
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run the protocol for every scorer; returns ``{"dataset", "config", "split", "methods"}``."""
+    split = split_events(
+        events, config.scheme, cutoff=config.cutoff,
+        collapse_variant_copies=config.collapse_variant_copies, min_train_events=config.min_train_events,
+    )
+    if len(split.test_users) == 0:
+        raise DataValidationError([Problem(
+            "events", S.USER_ID,
+            f"no user has both a test target and a history under scheme {config.scheme!r}; "
+            "use more data, another scheme or a lower min_train_events",
+        )])
+    train = build_eval_data(products, split.train, users=split.valid_users, seed=config.seed)
+    full = build_eval_data(products, train_valid_events(split), users=split.test_users, seed=config.seed)
+    rows = {"valid": train.user_rows(split.valid_users), "test": full.user_rows(split.test_users)}
+    targets = {
+        "valid": _positions(train, target_lists(split.valid, split.valid_users)),
+        "test": _positions(full, target_lists(split.test, split.test_users)),
+    }
+    methods: dict[str, Any] = {}
+    bar = tqdm(scorers.items(), desc="methods", file=sys.stderr, disable=not progress)
+    for name, scorer in bar:
+        bar.set_description(name)
+        try:
+            methods[name] = _evaluate_one(scorer, train, full, rows, targets, config, bar)
+        except RecsysError as exc:
+            methods[name] = {"skipped": True, "reason": f"{type(exc).__name__}: {exc}"}
+    bar.close()
+    return {
+        "dataset": dataset_summary(products, events),
+        "config": config.to_dict(),
+        "split": split.report,
+        "methods": methods,
+    }
