@@ -171,6 +171,12 @@ def encoders() -> None:
         print(name)
 
 
+from recsys.cli.evaluate import evaluate as _evaluate, tune as _tune  # noqa: E402
+
+app.command(name="evaluate")(_evaluate)
+app.command(name="tune")(_tune)
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -1,0 +1,150 @@
+"""The text and blend methods as evaluation `Scorer`s, built from train data only.
+
+- `BlendScorer` scores the whole catalogue with the production features (profile cosine, popularity,
+  trending, rating, co-occurrence) computed by the same library functions the build uses; with only
+  the cosine weight on it is the `text` method. It is exact: no ANN, no candidate cut.
+- `IndexedBlendScorer` goes through the production path: `build_index` on the train events into a temp
+  folder (real FAISS, real candidate generation), then `Recommender.for_user` per user. Items the
+  production ranker does not return get −inf. Comparing the two shows what the index and the candidate
+  stage cost in recall.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys import schema as S
+from recsys.config import FEATURES, BlendConfig
+from recsys.dataset import Dataset
+from recsys.encoders import Encoder
+from recsys.evaluation.data import EvalData
+from recsys.evaluation.scorer import require_fitted
+from recsys.profiles import ProfileParams, build_profiles, event_weights
+from recsys.signals import SignalParams, compute_signals, cooccurrence
+
+__all__ = ["BlendScorer", "IndexedBlendScorer", "config_from_params", "params_from_config"]
+
+PROFILE_KEYS = ("half_life_days", "item_weight", "text_weight")
+
+
+def config_from_params(base: BlendConfig, params: dict[str, Any]) -> BlendConfig:
+    """Overlay flat tuning params (feature weights and profile keys) on a config."""
+    weights = base.weights.model_dump() | {k: v for k, v in params.items() if k in FEATURES}
+    profile = base.profile.model_dump() | {k: v for k, v in params.items() if k in PROFILE_KEYS}
+    return base.with_updates(weights=weights, profile=profile, id=params.get("id", ""))
+
+
+def params_from_config(config: BlendConfig) -> dict[str, Any]:
+    return config.weights.model_dump() | config.profile.model_dump()
+
+
+class BlendScorer:
+    """Full-catalogue blend over train-only features (see module docstring)."""
+
+    def __init__(self, encoder: Encoder, config: BlendConfig = BlendConfig(), *, name: str = "blend_exact",
+                 grid: list[dict[str, Any]] | None = None, signals: SignalParams = SignalParams()) -> None:
+        self.name = name
+        self.encoder = encoder
+        self.config = config
+        self.signal_params = signals
+        self._grid = grid or [{}]
+        self._state: dict[str, Any] | None = None
+
+    def param_grid(self) -> list[dict[str, Any]]:
+        return self._grid
+
+    def fit(self, data: EvalData, params: dict[str, Any]) -> None:
+        cfg = config_from_params(self.config, params)
+        ev = data.train_events
+        as_of = data.as_of if data.as_of is not None else pd.Timestamp.now(tz="UTC")
+        item_vecs = self._item_vectors(data)
+        pos = data.item_positions(ev[S.PRODUCT_ID].fillna("").to_numpy(dtype=object))
+        texts = ev[S.TEXT].fillna("").astype(str).str.strip()
+        has_text = (texts != "").to_numpy()
+        text_vecs = np.zeros((len(ev), self.encoder.dim), np.float32)
+        if has_text.any():
+            text_vecs[has_text] = self.encoder.encode(texts[has_text].tolist(), kind="query")
+        pparams = ProfileParams(**cfg.profile.model_dump())
+        prof = build_profiles(ev, pos, item_vecs, text_vecs, has_text, as_of, pparams)
+        rows = pd.Index(prof.user_ids).get_indexer(pd.Index(data.user_ids))
+        users = np.zeros((data.n_users, self.encoder.dim), np.float32)
+        users[rows >= 0] = prof.vectors[rows[rows >= 0]]
+        sig = compute_signals(ev, pos, data.n_items, as_of, self.signal_params)
+        w = event_weights(ev, as_of, pparams)
+        urow = pd.Index(data.user_ids).get_indexer(pd.Index(ev[S.USER_ID].to_numpy(dtype=object)))
+        ok = (pos >= 0) & (w > 0) & (urow >= 0)
+        hist = sp.csr_matrix((w[ok], (urow[ok], pos[ok])), shape=(data.n_users, data.n_items), dtype=np.float32)
+        typed = (pos >= 0) & ev[S.EVENT_TYPE].map(self.signal_params.event_weights).fillna(0).gt(0).to_numpy()
+        cooc = cooccurrence(ev[S.USER_ID].to_numpy()[typed], pos[typed], data.n_items,
+                            self.signal_params.cooc_neighbours)
+        rated = np.where(sig.rating_count > 0, sig.rating, 0.0)
+        wts = cfg.weights
+        static = wts.popularity * sig.popularity + wts.trending * sig.trending + wts.rating * rated
+        self._state = {"users": users, "items": item_vecs, "hist": hist, "cooc": cooc,
+                       "static": static.astype(np.float32), "w": wts}
+
+    def _item_vectors(self, data: EvalData) -> np.ndarray:
+        from recsys.text import product_texts
+
+        return self.encoder.encode(product_texts(data.products), kind="passage")
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        require_fitted(self._state, self.name)
+        st = self._state
+        w = st["w"]
+        out = np.broadcast_to(st["static"], (len(user_rows), len(st["static"]))).copy()
+        if w.cosine:
+            out += w.cosine * (st["users"][user_rows] @ st["items"].T)
+        if w.cooc:
+            co = np.asarray((st["hist"][user_rows] @ st["cooc"]).todense(), dtype=np.float32)
+            top = co.max(axis=1, keepdims=True)
+            out += w.cooc * np.divide(co, top, out=np.zeros_like(co), where=top > 0)
+        return out.astype(np.float32, copy=False)
+
+
+class IndexedBlendScorer:
+    """The production path: build an index from train events, ask `Recommender.for_user` per user."""
+
+    def __init__(self, encoder: Encoder, config: BlendConfig = BlendConfig(), *, name: str = "blend",
+                 k: int = 50, grid: list[dict[str, Any]] | None = None) -> None:
+        self.name = name
+        self.encoder = encoder
+        self.config = config
+        self.k = k
+        self._grid = grid or [{}]
+        self._rec = None
+        self._data: EvalData | None = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="recsys-eval-")
+
+    def param_grid(self) -> list[dict[str, Any]]:
+        return self._grid
+
+    def fit(self, data: EvalData, params: dict[str, Any]) -> None:
+        from recsys.build import BuildOptions, build_index
+        from recsys.recommender import Recommender
+
+        cfg = config_from_params(self.config, params)
+        ds = Dataset(data.products.reset_index(drop=True), data.train_events.reset_index(drop=True), "eval-train")
+        out = Path(self._tmp.name) / self.name
+        res = build_index(ds, out, self.encoder, BuildOptions(config=cfg, as_of=data.as_of, progress=False))
+        self._rec = Recommender.load(res.path, config=cfg)
+        self._rec._encoder = self.encoder
+        self._data = data
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        require_fitted(self._rec, self.name)
+        data = self._data
+        out = np.full((len(user_rows), data.n_items), -np.inf, np.float32)
+        pos_of = self._rec.art.product_position
+        for i, row in enumerate(user_rows.tolist()):
+            user = data.user_ids[row]
+            answer = self._rec.for_user(user, self.k, on_unknown="fallback")
+            for rank, r in enumerate(answer.results):
+                out[i, pos_of(r.product_id)] = self.k - rank
+        return out
