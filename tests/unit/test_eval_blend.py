@@ -166,3 +166,13 @@ def test_tiny_frames_still_evaluate():
     report = evaluate_methods(products, events.dropna(subset=["product_id"]), all_methods(HashingEncoder(64), k=10,
                               only=["popularity", "blend"]), EvalConfig(ks=(10,), n_boot=10))
     assert set(report["methods"]) == {"popularity", "blend"}
+
+
+def test_ratings_only_and_empty_titles_evaluate():
+    products, events = synthetic()
+    products["title"] = ""
+    events = events.assign(text="", event_type="rating", rating=4.0)
+    report = evaluate_methods(products, events, all_methods(CachedEncoder(HashingEncoder(64)), k=10),
+                              EvalConfig(ks=(10,), n_boot=10))
+    assert all(not m.get("skipped") for m in report["methods"].values())
+    assert report["methods"]["blend"]["recall@10"] >= report["methods"]["text"]["recall@10"]
