@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 from recsys import schema as S
 from recsys.artifacts import POSITION, WEIGHT, Artifacts, load_artifacts
@@ -63,6 +64,10 @@ class Recommender:
     def load(cls, index_dir: str | Path, *, config: BlendConfig | None = None, mmap: bool = False) -> Recommender:
         return cls(load_artifacts(index_dir, config=config, mmap=mmap), config=config)
 
+    def with_config(self, config: BlendConfig) -> Recommender:
+        """The same artifacts and encoder under another blend config (an A/B arm, a tuned config)."""
+        return Recommender(self.art, config=config, encoder=self._encoder)
+
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
@@ -93,13 +98,29 @@ class Recommender:
                     "texts (`recsys query`, POST /v1/recommendations) or ask for the popular fallback"
                 )
             return self._fallback(texts, k, filters, user_id)
-        hist = self.art.user_history(user_id)
+        return self.for_history(user_id, self.art.user_history(user_id), self.art.user_vector(user_id), k,
+                                filters=filters, exclude_seen=exclude_seen, texts=texts)
+
+    def for_history(
+        self,
+        user_id: str,
+        hist: pd.DataFrame,
+        vec: np.ndarray | None,
+        k: int = 10,
+        *,
+        filters: Filters = Filters(),
+        exclude_seen: bool = True,
+        texts: Sequence[str] = (),
+    ) -> RecommendationList:
+        """Rank for a user from explicit history rows (with `position` and `weight`) and profile vector.
+
+        `for_user` passes the indexed history; the service passes one merged with events ingested since.
+        """
         pos = hist[POSITION].to_numpy(np.int64)
         w = hist[WEIGHT].to_numpy(float)
         if exclude_seen:
             filters = Filters(filters.exclude | frozenset(pos[pos >= 0].tolist()), filters.category,
                               filters.min_price, filters.max_price)
-        vec = self.art.user_vector(user_id)
         if vec is None:
             out = self._fallback(texts, k, filters, user_id, history=(pos, w))
             return out

@@ -43,7 +43,7 @@ def _recommender(index: Path, config: Path | None, diversity: float | None = Non
     cfg = load_config(config) if config else None
     rec = Recommender.load(index, config=cfg)
     if diversity:
-        rec = Recommender(rec.art, config=rec.config.with_updates(mmr_lambda=1.0 - diversity), encoder=rec._encoder)
+        rec = rec.with_config(rec.config.with_updates(mmr_lambda=1.0 - diversity))
     return rec
 
 

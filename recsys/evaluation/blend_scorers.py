@@ -126,6 +126,7 @@ class IndexedBlendScorer:
         return self._grid
 
     def fit(self, data: EvalData, params: dict[str, Any]) -> None:
+        from recsys.artifacts import load_artifacts
         from recsys.build import BuildOptions, build_index
         from recsys.recommender import Recommender
 
@@ -133,8 +134,7 @@ class IndexedBlendScorer:
         ds = Dataset(data.products.reset_index(drop=True), data.train_events.reset_index(drop=True), "eval-train")
         out = Path(self._tmp.name) / self.name
         res = build_index(ds, out, self.encoder, BuildOptions(config=cfg, as_of=data.as_of, progress=False))
-        self._rec = Recommender.load(res.path, config=cfg)
-        self._rec._encoder = self.encoder
+        self._rec = Recommender(load_artifacts(res.path, config=cfg), config=cfg, encoder=self.encoder)
         self._data = data
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
