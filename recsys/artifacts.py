@@ -50,13 +50,28 @@ class Artifacts:
     config: BlendConfig
     text_vectors: VectorTable | None = None
     _user_row: dict[str, int] = field(default_factory=dict, repr=False)
-    _history_rows: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _history_slice: dict[str, slice] = field(default_factory=dict, repr=False)
     _product_pos: dict[str, int] = field(default_factory=dict, repr=False)
+    #: Catalogue columns as arrays, read on every request (a pandas column access costs microseconds).
+    titles: np.ndarray = field(init=False, repr=False)
+    product_ids: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._user_row.update({u: i for i, u in enumerate(self.user_ids)})
-        self._history_rows.update(self.history.groupby(S.USER_ID, sort=False).indices)
+        hist = self.history
+        users = hist[S.USER_ID].to_numpy(dtype=object)
+        if len(users) and not hist[S.USER_ID].is_monotonic_increasing:
+            hist = hist.sort_values(S.USER_ID, kind="stable").reset_index(drop=True)
+            object.__setattr__(self, "history", hist)
+            users = hist[S.USER_ID].to_numpy(dtype=object)
+        # Rows of one user are contiguous, so a user's history is a cheap slice, not a gather.
+        if len(users):
+            starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+            stops = np.r_[starts[1:], len(users)]
+            self._history_slice.update({users[a]: slice(a, b) for a, b in zip(starts, stops, strict=True)})
         self._product_pos.update({p: i for i, p in enumerate(self.products[S.PRODUCT_ID])})
+        object.__setattr__(self, "titles", self.products[S.TITLE].to_numpy(dtype=object))
+        object.__setattr__(self, "product_ids", self.products[S.PRODUCT_ID].to_numpy(dtype=object))
 
     @property
     def version(self) -> str:
@@ -70,11 +85,10 @@ class Artifacts:
         return None if row is None else self.user_vectors[row]
 
     def knows_user(self, user_id: str) -> bool:
-        return user_id in self._history_rows
+        return user_id in self._history_slice
 
     def user_history(self, user_id: str) -> pd.DataFrame:
-        rows = self._history_rows.get(user_id)
-        return self.history.iloc[rows] if rows is not None else self.history.iloc[:0]
+        return self.history.iloc[self._history_slice.get(user_id, slice(0, 0))]
 
 
 def load_artifacts(

@@ -23,16 +23,15 @@ def _short(title: str, limit: int = 60) -> str:
 def because_texts(art: Artifacts, positions: np.ndarray, history: pd.DataFrame) -> list[str | None]:
     """For each recommended position, "because you <verb> <title>" naming the positively weighted history
     item whose vector is most similar (None when the history has no such item)."""
-    hist = history[(history[POSITION] >= 0) & (history[WEIGHT] > 0)]
-    if hist.empty or len(positions) == 0:
+    pos = history[POSITION].to_numpy(np.int64)
+    keep = (pos >= 0) & (history[WEIGHT].to_numpy(float) > 0)
+    if not keep.any() or len(positions) == 0:
         return [None] * len(positions)
-    hpos = hist[POSITION].to_numpy(np.int64)
-    sims = art.item_vectors[positions] @ art.item_vectors[hpos].T
-    best = sims.argmax(axis=1)
-    titles = art.products[S.TITLE].to_numpy(dtype=object)
-    verbs = hist[S.EVENT_TYPE].map(VERBS).fillna("interacted with").to_numpy(dtype=object)
+    hpos = pos[keep]
+    types = history[S.EVENT_TYPE].to_numpy(dtype=object)[keep]
+    best = (art.item_vectors[positions] @ art.item_vectors[hpos].T).argmax(axis=1)
     out: list[str | None] = []
     for b in best.tolist():
-        title = str(titles[hpos[b]]) or str(art.products[S.PRODUCT_ID].iat[hpos[b]])
-        out.append(f"because you {verbs[b]} “{_short(title)}”")
+        title = str(art.titles[hpos[b]]) or str(art.product_ids[hpos[b]])
+        out.append(f"because you {VERBS.get(types[b], 'interacted with')} “{_short(title)}”")
     return out

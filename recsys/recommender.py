@@ -15,7 +15,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
 from recsys.artifacts import POSITION, WEIGHT, Artifacts, load_artifacts
 from recsys.blend import Filters
 from recsys.config import BlendConfig
@@ -90,6 +89,7 @@ class Recommender:
         exclude_seen: bool = True,
         texts: Sequence[str] = (),
         on_unknown: Literal["raise", "fallback"] = "raise",
+        explain: bool = True,
     ) -> RecommendationList:
         if not self.art.knows_user(user_id):
             if on_unknown == "raise" and not texts:
@@ -99,7 +99,7 @@ class Recommender:
                 )
             return self._fallback(texts, k, filters, user_id)
         return self.for_history(user_id, self.art.user_history(user_id), self.art.user_vector(user_id), k,
-                                filters=filters, exclude_seen=exclude_seen, texts=texts)
+                                filters=filters, exclude_seen=exclude_seen, texts=texts, explain=explain)
 
     def for_history(
         self,
@@ -111,10 +111,12 @@ class Recommender:
         filters: Filters = Filters(),
         exclude_seen: bool = True,
         texts: Sequence[str] = (),
+        explain: bool = True,
     ) -> RecommendationList:
         """Rank for a user from explicit history rows (with `position` and `weight`) and profile vector.
 
         `for_user` passes the indexed history; the service passes one merged with events ingested since.
+        `explain=False` skips the "because you …" reasons (they cost a similarity pass over the history).
         """
         pos = hist[POSITION].to_numpy(np.int64)
         w = hist[WEIGHT].to_numpy(float)
@@ -125,7 +127,7 @@ class Recommender:
             out = self._fallback(texts, k, filters, user_id, history=(pos, w))
             return out
         ranked = self.ranker.rank(vec, k=k, filters=filters, history_pos=pos, history_w=w)
-        because = because_texts(self.art, ranked.positions, hist)
+        because = because_texts(self.art, ranked.positions, hist) if explain else None
         return self._answer(ranked, "personal", None, user_id, because)
 
     def similar_items(self, product_id: str, k: int = 10, *, filters: Filters = Filters()) -> RecommendationList:
@@ -167,8 +169,7 @@ class Recommender:
         return self._answer(ranked, "popular", "popular", user_id)
 
     def _answer(self, ranked: Ranked, strategy: Strategy, fallback, user_id, because=None) -> RecommendationList:
-        titles = self.art.products[S.TITLE].to_numpy(dtype=object)
-        ids = self.art.products[S.PRODUCT_ID].to_numpy(dtype=object)
+        titles, ids = self.art.titles, self.art.product_ids
         results = [
             Recommendation(
                 product_id=str(ids[p]),

@@ -130,6 +130,9 @@ class IndexedBlendScorer:
         from recsys.build import BuildOptions, build_index
         from recsys.recommender import Recommender
 
+        from recsys.index import set_search_threads
+
+        set_search_threads(1)  # one query at a time: OpenMP fan-out only adds overhead (NOTES §4)
         cfg = config_from_params(self.config, params)
         ds = Dataset(data.products.reset_index(drop=True), data.train_events.reset_index(drop=True), "eval-train")
         out = Path(self._tmp.name) / self.name
