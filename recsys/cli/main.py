@@ -5,6 +5,8 @@
     recsys similar --index INDEX_DIR --item PRODUCT_ID [-k 10] [--json]
     recsys query --index INDEX_DIR [-k 10] [--json] "free text" ["more text" …]
     recsys inspect --index INDEX_DIR
+    recsys serve --index INDEX_DIR [--host 127.0.0.1] [--port 8000] [--events-db FILE] [--config FILE] [--keys FILE]
+    recsys keys create --keys FILE --tenant NAME [--admin]
 
 Errors go to stderr with the exit code of their class (see recsys.errors).
 """
@@ -38,7 +40,10 @@ DiversityOpt = Annotated[Optional[float], typer.Option("--diversity", min=0.0, m
 
 
 def _recommender(index: Path, config: Path | None, diversity: float | None = None):
+    from recsys.index import set_search_threads
     from recsys.recommender import Recommender
+
+    set_search_threads(1)
 
     cfg = load_config(config) if config else None
     rec = Recommender.load(index, config=cfg)
@@ -175,6 +180,11 @@ from recsys.cli.evaluate import evaluate as _evaluate, tune as _tune  # noqa: E4
 
 app.command(name="evaluate")(_evaluate)
 app.command(name="tune")(_tune)
+
+from recsys.cli.serve import keys_app as _keys_app, serve as _serve  # noqa: E402
+
+app.command(name="serve")(_serve)
+app.add_typer(_keys_app, name="keys")
 
 
 def main() -> None:

@@ -1,0 +1,217 @@
+"""HTTP load benchmark of `recsys serve` on loopback against a synthetic catalogue.
+
+    python benchmarks/bench_api.py --items 100000 [--levels 1,4,16,64] [--duration 10] [--out FILE]
+    python benchmarks/bench_api.py --items 1000000 --index /tmp/bench-1m   # reuse a built index
+
+Builds a seeded synthetic catalogue (titles from a small vocabulary, Zipf-skewed events) with the
+hashing encoder at 384 dimensions (MiniLM's width; the encoder itself is not what is measured), starts
+the real server as a subprocess, and drives it with a closed-loop keep-alive HTTP/1.1 client (asyncio,
+one connection per simulated client) at each concurrency level: 80% user recommendations (k=10) for
+known users, 20% similar items. Bounded: each level runs `--duration` seconds or `--max-requests`.
+Writes RPS and p50/p95/p99 per level (and per route) with machine info and git sha to JSON.
+Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+ADJ = "red blue green black white small large organic classic premium compact wireless leather wooden steel".split()
+NOUN = ("mug kettle grinder lamp chair desk shoe sock watch novel guide card bottle bag jacket hat tent "
+        "stove pan knife brush").split()
+CATS = [f"Dept{d} > Aisle{a}" for d in range(20) for a in range(10)]
+
+
+def synthetic(n_items: int, n_users: int, events_per_user: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    a, b, c = rng.integers(0, len(ADJ), n_items), rng.integers(0, len(NOUN), n_items), rng.integers(0, len(ADJ), n_items)
+    cat = rng.integers(0, len(CATS), n_items)
+    titles = [f"{ADJ[x]} {ADJ[z]} {NOUN[y]} model {i % 997}" for i, (x, y, z) in enumerate(zip(a, b, c))]
+    products = pd.DataFrame({"product_id": [f"p{i}" for i in range(n_items)], "title": titles, "description": "",
+                             "category": [CATS[i] for i in cat], "brand": [f"brand{i % 500}" for i in range(n_items)],
+                             "price": np.round(rng.uniform(1, 300, n_items), 2)})
+    n_ev = n_users * events_per_user
+    items = np.minimum(rng.zipf(1.3, n_ev) - 1, n_items - 1)
+    items = rng.permutation(n_items)[items]
+    events = pd.DataFrame({"user_id": [f"u{i}" for i in np.repeat(np.arange(n_users), events_per_user)],
+                           "product_id": [f"p{i}" for i in items],
+                           "event_type": rng.choice(["view", "click", "cart", "purchase"], n_ev, p=[.6, .2, .1, .1]),
+                           "timestamp": pd.Timestamp("2024-01-01", tz="UTC")
+                           + pd.to_timedelta(rng.integers(0, 180 * 86400, n_ev), unit="s"),
+                           "rating": np.nan, "text": ""})
+    return products, events
+
+
+def build(index: Path, n_items: int, n_users: int) -> dict[str, object]:
+    from recsys.build import BuildOptions, build_index
+    from recsys.dataset import make_dataset
+    from recsys.encoders import make_encoder
+
+    t = time.perf_counter()
+    products, events = synthetic(n_items, n_users, 8)
+    result = build_index(make_dataset(products, events, f"synthetic-{n_items}"), index, make_encoder("hashing-384"),
+                         BuildOptions(progress=False, recall_queries=200), log=lambda m: print(m, file=sys.stderr))
+    return {"build_seconds": round(time.perf_counter() - t, 1), "timings": result.timings}
+
+
+async def _client(host: str, port: int, paths: list[bytes], stop_at: float, budget: list[int],
+                  out: list[tuple[int, float, int]]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    rnd = random.Random(len(out) + port)
+    try:
+        while time.perf_counter() < stop_at and budget[0] > 0:
+            budget[0] -= 1
+            i = rnd.randrange(len(paths))
+            t0 = time.perf_counter()
+            writer.write(paths[i])
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            out.append((i, time.perf_counter() - t0, status))
+    finally:
+        writer.close()
+
+
+async def level(host: str, port: int, paths: list[bytes], concurrency: int, duration: float, warmup: float,
+                max_requests: int) -> list[tuple[int, float, int]]:
+    await asyncio.gather(*[_client(host, port, paths, time.perf_counter() + warmup, [10**9], [])
+                           for _ in range(concurrency)])
+    out: list[tuple[int, float, int]] = []
+    budget = [max_requests]
+    await asyncio.gather(*[_client(host, port, paths, time.perf_counter() + duration, budget, out)
+                           for _ in range(concurrency)])
+    return out
+
+
+def summarise(samples: list[tuple[int, float, int]], seconds: float, kinds: list[str]) -> dict[str, object]:
+    lat = np.array([s[1] for s in samples]) * 1000
+    ok = sum(1 for s in samples if s[2] == 200)
+
+    def pct(x: np.ndarray) -> dict[str, float]:
+        return {f"p{q}": round(float(np.percentile(x, q)), 2) for q in (50, 95, 99)} | {"max": round(float(x.max()), 2)}
+
+    by_route = {}
+    for kind in sorted(set(kinds)):
+        x = np.array([s[1] for s in samples if kinds[s[0]] == kind]) * 1000
+        if len(x):
+            by_route[kind] = {"n": len(x), **pct(x)}
+    return {"requests": len(samples), "ok": ok, "errors": len(samples) - ok, "seconds": round(seconds, 2),
+            "rps": round(len(samples) / seconds, 1), "latency_ms": pct(lat), "by_route": by_route}
+
+
+def machine() -> dict[str, object]:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())
+    mem = next((ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")), "0")
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout)
+    except OSError:
+        sha, dirty = "", False
+    import faiss
+
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
+            "cores": os.cpu_count(), "mem_gib": round(int(mem) / 2**20, 1), "faiss": faiss.__version__,
+            "git_sha": sha, "git_dirty": dirty, "loadavg_at_start": os.getloadavg()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--users", type=int, default=20_000)
+    ap.add_argument("--index", type=Path, help="Index folder to reuse (built there if empty).")
+    ap.add_argument("--levels", default="1,4,16,64")
+    ap.add_argument("--duration", type=float, default=10.0)
+    ap.add_argument("--warmup", type=float, default=2.0)
+    ap.add_argument("--max-requests", type=int, default=200_000)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    index = args.index or tmp / "index"
+    info: dict[str, object] = {"reused_index": True}
+    if not (index / "current").exists():
+        info = build(index, args.items, args.users)
+    from recsys.index import Manifest, resolve_version
+
+    manifest = Manifest.load(resolve_version(index))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    log = (tmp / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "recsys.cli.main", "serve", "--index", str(index), "--port",
+                             str(port), "--events-db", str(tmp / "ev.db"), "--no-answer-log", "--log-level",
+                             "warning"], stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 600
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"server exited: {(tmp / 'serve.log').read_text()[-2000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("server not ready after 600 s")
+            time.sleep(0.5)
+        rng = random.Random(0)
+        n_users = min(args.users, 20_000)
+        paths, kinds = [], []
+        for _ in range(4000):
+            if rng.random() < 0.8:
+                p, kind = f"/v1/users/u{rng.randrange(n_users)}/recommendations?k=10", "user"
+            else:
+                p, kind = f"/v1/items/p{rng.randrange(manifest.index.count)}/similar?k=10", "similar"
+            paths.append(f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            kinds.append(kind)
+        results = []
+        for c in (int(x) for x in args.levels.split(",")):
+            t = time.perf_counter()
+            samples = asyncio.run(level("127.0.0.1", port, paths, c, args.duration, args.warmup, args.max_requests))
+            row = {"concurrency": c, **summarise(samples, time.perf_counter() - t - 0.0, kinds)}
+            row["seconds"] = args.duration
+            row["rps"] = round(len(samples) / args.duration, 1)
+            results.append(row)
+            print(json.dumps({k: row[k] for k in ("concurrency", "rps", "latency_ms", "errors")}), file=sys.stderr)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        log.close()
+    report = {"benchmark": "api", "catalogue_items": manifest.index.count, "index_factory": manifest.index.factory,
+              "search_params": manifest.index.search_params, "encoder": manifest.encoder.name,
+              "dim": manifest.encoder.dim, "users_with_profile": manifest.data.n_users_with_profile,
+              "workload": "80% GET user recommendations k=10 (known users), 20% GET similar k=10",
+              "client": "closed loop, keep-alive HTTP/1.1, one connection per concurrent client, same machine",
+              "build": info, "machine": machine(), "levels": results,
+              "target": "≥ 800 RPS with p99 ≤ 25 ms at 1M items"}
+    out = args.out or REPO / "benchmarks" / "results" / f"api-{manifest.index.count}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

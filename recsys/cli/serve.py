@@ -1,0 +1,64 @@
+"""`recsys serve` (the HTTP service under uvicorn) and `recsys keys create` (API keys)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from recsys.cli.render import err
+from recsys.errors import ConfigError
+
+__all__ = ["serve", "keys_app"]
+
+keys_app = typer.Typer(add_completion=False, no_args_is_help=True, help="API keys of the HTTP service.")
+
+
+def serve(
+    index: Annotated[Path, typer.Option("--index", help="An index, or a folder of per-tenant indexes <tenant>/.")],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (open servers: loopback only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
+    events_db: Annotated[Optional[Path], typer.Option("--events-db", help="SQLite events file [INDEX/events.db].")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Named blend configs and experiments.")] = None,
+    keys: Annotated[Optional[Path], typer.Option("--keys", help="API keys file; without it the server runs open.")] = None,
+    max_k: Annotated[int, typer.Option("--max-k", min=1)] = 100,
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    quiet_answers: Annotated[bool, typer.Option("--no-answer-log", help="Do not log one line per answer.")] = False,
+) -> None:
+    """Serve recommendations over HTTP (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from recsys.service import Settings, create_app
+    from recsys.service.app import OPEN_MODE_WARNING
+    from recsys.service.settings import is_loopback
+
+    if keys is None and not is_loopback(host):
+        raise ConfigError(f"refusing to listen on {host} without --keys: an open server is loopback only; "
+                          "create keys with `recsys keys create --keys FILE --tenant NAME`")
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings(index=index, events_db=events_db, config=config, keys=keys, host=host, port=port,
+                        max_k=max_k, log_answers=not quiet_answers)
+    if keys is None:
+        err.print(f"[yellow]warning:[/] {OPEN_MODE_WARNING}")
+    err.print(f"serving {index} on http://{host}:{port} (docs at /docs), events in {settings.events_path}")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False,
+                timeout_graceful_shutdown=10)
+
+
+@keys_app.command("create")
+def create(
+    keys: Annotated[Path, typer.Option("--keys", help="Keys file (created if missing).")],
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant whose index and events the key may use.")],
+    admin: Annotated[bool, typer.Option("--admin", help="May call admin endpoints (reload).")] = False,
+) -> None:
+    """Create an API key: prints it once; only its sha256 is stored in the keys file."""
+    from recsys.service.keys import create_key
+
+    key, key_id = create_key(keys, tenant, admin=admin)
+    err.print(f"created {'admin ' if admin else ''}key {key_id} for tenant {tenant!r} in {keys}; "
+              "it is shown once, store it now:")
+    print(key)

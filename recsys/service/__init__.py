@@ -1,0 +1,16 @@
+"""The recommendation service: a FastAPI app over loaded indexes and a durable event store.
+
+    from recsys.service import Settings, create_app
+    app = create_app(Settings(index="indexes/gift_cards"))
+
+Layout: `app` (factory, lifespan, limits), `settings`, `keys` (API keys → tenants), `tenants` (index
+per tenant, hot swap), `configs` (named blend configs, experiments), `online` and `live` (events
+reflected in profiles and popularity), `portrait`, `answers` (endpoint logic), `routers/` (one per concern).
+"""
+
+from __future__ import annotations
+
+from recsys.service.app import create_app
+from recsys.service.settings import Settings
+
+__all__ = ["create_app", "Settings"]

@@ -1,0 +1,86 @@
+"""What the endpoints compute, written against `Served`, `EventStore` and `Resolved` configs only:
+recommendations that reflect ingested events, the user portrait, and the JSON body of an answer."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fastapi import Response
+
+from recsys.blend import Filters
+from recsys.errors import UnknownUserError
+from recsys.recommender import RecommendationList
+from recsys.service.configs import Resolved
+from recsys.service.online import UserState, online_user
+from recsys.service.portrait import portrait
+from recsys.service.tenants import Served
+from recsys.store import EventStore
+
+__all__ = ["UserQuery", "recommend_for_user", "user_portrait", "render", "answer_log"]
+
+answer_log = logging.getLogger("recsys.service.answers")
+
+
+@dataclass(frozen=True)
+class UserQuery:
+    user_id: str
+    k: int
+    filters: Filters = Filters()
+    exclude_seen: bool = True
+    texts: Sequence[str] = ()
+    #: "raise": unknown users are a 404; "fallback": answer from texts, else popular (cold start).
+    on_unknown: str = "raise"
+    explain: bool = False
+
+
+def _state(served: Served, tenant: str, store: EventStore, user_id: str, resolved: Resolved,
+           limit: int) -> UserState | None:
+    if not store.has_user(tenant, user_id):  # one index probe; most users have no new events
+        return None
+    stored = store.user_events(tenant, user_id, limit=limit)
+    return online_user(user_id, served.art, stored, resolved.config, served.texts)
+
+
+def recommend_for_user(served: Served, tenant: str, store: EventStore, q: UserQuery, resolved: Resolved,
+                       *, max_user_events: int = 1000) -> RecommendationList:
+    """`served` is read once per request by the caller (`tenant.served`), so a hot swap cannot tear it."""
+    rec = served.recommender(resolved.config)
+    state = _state(served, tenant, store, q.user_id, resolved, max_user_events)
+    if state is None:
+        return rec.for_user(q.user_id, q.k, filters=q.filters, exclude_seen=q.exclude_seen, texts=q.texts,
+                            on_unknown="fallback" if q.on_unknown == "fallback" else "raise", explain=q.explain)
+    return rec.for_history(q.user_id, state.history, state.vector, q.k, filters=q.filters,
+                           exclude_seen=q.exclude_seen, texts=q.texts, explain=q.explain)
+
+
+def user_portrait(served: Served, tenant: str, store: EventStore, user_id: str, resolved: Resolved,
+                  *, max_user_events: int = 1000, top: int = 10) -> dict[str, object]:
+    state = _state(served, tenant, store, user_id, resolved, max_user_events)
+    if state is None:
+        if not served.art.knows_user(user_id):
+            raise UnknownUserError(f"user {user_id!r} has no history in index {served.version} and no ingested "
+                                   "events")
+        state = UserState(served.art.user_history(user_id), served.art.user_vector(user_id), 0)
+    body = portrait(user_id, state.history, state.vector, served.art, top=top)
+    body.update(index_version=served.version, live_events=state.live_events)
+    return body
+
+
+def render(answer: RecommendationList, resolved: Resolved, tenant: str, *, explain: bool,
+           log: bool) -> Response:
+    body = answer.to_dict()
+    if not explain:
+        for r in body["results"]:  # type: ignore[union-attr]
+            r.pop("because", None)
+            r.pop("sources", None)
+    body["experiment"] = resolved.experiment
+    body["arm"] = resolved.arm
+    if log and answer_log.isEnabledFor(logging.INFO):
+        answer_log.info(json.dumps({
+            "tenant": tenant, "user_id": answer.user_id, "config_id": answer.config_id,
+            "experiment": resolved.experiment, "arm": resolved.arm, "index_version": answer.index_version,
+            "strategy": answer.strategy, "fallback": answer.fallback, "n": len(answer.results)}))
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")

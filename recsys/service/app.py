@@ -1,0 +1,74 @@
+"""The app factory: `create_app(settings)` wires routers, error mapping, the body-size limit
+(FastAPI's `max_body_size`: 413 over it) and metrics; its
+lifespan loads keys, blend configs, the event store and every tenant's index once into `app.state`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+
+from recsys import __version__
+from recsys.errors import ConfigError, RecsysError
+from recsys.index import set_search_threads
+from recsys.service.configs import BlendCatalog
+from recsys.service.errors import recsys_error_handler
+from recsys.service.keys import KeyRing
+from recsys.service.metrics import Metrics, MetricsMiddleware
+from recsys.service.routers import admin, events, health, recommend, users
+from recsys.service.settings import Settings, is_loopback
+from recsys.service.tenants import Tenant, discover_tenants, load_served
+from recsys.store import EventStore, SQLiteEventStore
+
+__all__ = ["create_app", "OPEN_MODE_WARNING"]
+
+log = logging.getLogger("recsys.service")
+OPEN_MODE_WARNING = ("no --keys given: running OPEN (no API keys, every caller is admin), single tenant, "
+                     "loopback only")
+
+
+def _start(app: FastAPI, settings: Settings, store: EventStore | None) -> None:
+    set_search_threads(settings.search_threads)
+    keyring = KeyRing.load(settings.keys) if settings.keys is not None else None
+    if keyring is None and not is_loopback(settings.host):
+        raise ConfigError(f"refusing to serve on {settings.host} without --keys: an open server may only "
+                          "listen on loopback (127.0.0.1); create keys with `recsys keys create`")
+    catalog = BlendCatalog.load(settings.config) if settings.config is not None else BlendCatalog()
+    roots = discover_tenants(settings.index, keyring.tenants if keyring else None)
+    store = store or SQLiteEventStore(settings.events_path)
+    tenants = {}
+    for name, root in roots.items():
+        served = load_served(root, name, store)
+        tenants[name] = Tenant(name, root, served)
+        app.state.metrics.set_version(name, served.version)
+        log.info("tenant %s: serving index %s (%d items)", name, served.version, len(served.art.products))
+    if keyring is None:
+        log.warning(OPEN_MODE_WARNING)
+    app.state.keyring, app.state.catalog, app.state.store, app.state.tenants = keyring, catalog, store, tenants
+    app.state.ready = True
+
+
+def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAPI:
+    """`store` overrides the SQLite store named by the settings (tests, another engine)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        await anyio.to_thread.run_sync(_start, app, settings, store)
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            app.state.store.close()
+
+    app = FastAPI(title="recsys", version=__version__, lifespan=lifespan, max_body_size=settings.max_body_bytes,
+                  description="Embedding-based recommendations with real-time events. Send `X-API-Key`.")
+    app.state.settings, app.state.ready, app.state.metrics = settings, False, Metrics()
+    app.add_exception_handler(RecsysError, recsys_error_handler)
+    for router in (health.router, recommend.router, events.router, users.router, admin.router):
+        app.include_router(router)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,142 @@
+"""Blend configs per request: named configs from a file, experiments with deterministic arms, and
+validated inline weights.
+
+Config file (.json or .toml)::
+
+    {"default": "base",
+     "configs": {"base": {}, "pop-heavy": {"weights": {"popularity": 1.0}}},
+     "experiments": {"pop-test": {"arms": {"control": "base", "treatment": "pop-heavy"},
+                                  "split": {"control": 50, "treatment": 50}}}}
+
+A named config's id is `<name>-<content hash>` unless it sets `id`, so a changed config never reuses an id.
+A user's arm is a pure function of (experiment, user id): the same user always sees the same arm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recsys.config import BlendConfig, parse_config
+from recsys.errors import ConfigError
+
+__all__ = ["Experiment", "BlendCatalog", "Resolved", "assign_arm"]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    arms: dict[str, str]  # arm → config name
+    split: dict[str, float]  # arm → share (any positive scale)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    config: BlendConfig
+    experiment: str | None = None
+    arm: str | None = None
+
+
+def assign_arm(user_id: str, experiment: str, split: Mapping[str, float]) -> str:
+    """Deterministic arm: sha256(experiment, user) mapped onto the cumulative split (arms in name order)."""
+    digest = hashlib.sha256(f"{experiment}\x00{user_id}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2.0**64
+    total = sum(split.values())
+    acc = 0.0
+    arms = sorted(split)
+    for arm in arms:
+        acc += split[arm] / total
+        if u < acc:
+            return arm
+    return arms[-1]
+
+
+@dataclass(frozen=True)
+class BlendCatalog:
+    configs: dict[str, BlendConfig] = field(default_factory=dict)
+    experiments: dict[str, Experiment] = field(default_factory=dict)
+    default: str | None = None
+
+    @classmethod
+    def load(cls, path: str | Path) -> BlendCatalog:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist; pass a .json or .toml file of named blend configs")
+        try:
+            text = p.read_text(encoding="utf-8")
+            data = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot parse config {p}: {exc}") from exc
+        return cls.parse(data, str(p))
+
+    @classmethod
+    def parse(cls, data: Any, source: str) -> BlendCatalog:
+        if not isinstance(data, dict) or not isinstance(data.get("configs", {}), dict):
+            raise ConfigError(f"{source}: expected an object with `configs` (name → blend config)")
+        unknown = set(data) - {"default", "configs", "experiments"}
+        if unknown:
+            raise ConfigError(f"{source}: unknown keys {sorted(unknown)}; allowed: default, configs, experiments")
+        configs = {}
+        for name, body in data.get("configs", {}).items():
+            cfg = parse_config(body, f"{source}:configs.{name}")
+            if not (isinstance(body, dict) and body.get("id")):
+                cfg = cfg.with_updates(id=f"{name}-{cfg.id.removeprefix('blend-')}")
+            configs[name] = cfg
+        experiments = {}
+        for name, body in (data.get("experiments") or {}).items():
+            arms = body.get("arms") if isinstance(body, dict) else None
+            if not isinstance(arms, dict) or not arms:
+                raise ConfigError(f"{source}: experiment {name!r} needs `arms` (arm → config name)")
+            missing = sorted(c for c in arms.values() if c not in configs)
+            if missing:
+                raise ConfigError(f"{source}: experiment {name!r} names unknown configs {missing}")
+            split = {a: float(body.get("split", {}).get(a, 1.0)) for a in arms}
+            if any(v <= 0 for v in split.values()) or set(body.get("split", {})) - set(arms):
+                raise ConfigError(f"{source}: experiment {name!r} split must give a positive share to its arms only")
+            experiments[name] = Experiment(name, dict(arms), split)
+        default = data.get("default")
+        if default is not None and default not in configs:
+            raise ConfigError(f"{source}: default config {default!r} is not among {sorted(configs)}")
+        return cls(configs, experiments, default)
+
+    def resolve(
+        self,
+        base: BlendConfig,
+        *,
+        user_id: str | None = None,
+        name: str | None = None,
+        experiment: str | None = None,
+        weights: Mapping[str, float] | None = None,
+        diversity: float | None = None,
+    ) -> Resolved:
+        """Pick the config for one request: experiment arm, else named, else file default, else `base`
+        (the index's own); then inline weights and diversity are applied on top and validated."""
+        arm = None
+        if experiment is not None:
+            exp = self.experiments.get(experiment)
+            if exp is None:
+                raise ConfigError(f"unknown experiment {experiment!r}; known: {sorted(self.experiments)}")
+            if not user_id:
+                raise ConfigError(f"experiment {experiment!r} assigns arms by user; pass user_id")
+            arm = assign_arm(user_id, experiment, exp.split)
+            name = exp.arms[arm]
+        if name is not None:
+            if name not in self.configs:
+                raise ConfigError(f"unknown blend config {name!r}; known: {sorted(self.configs)}")
+            cfg = self.configs[name]
+        else:
+            cfg = self.configs[self.default] if self.default else base
+        if weights:
+            bad = sorted(k for k, v in weights.items() if not (isinstance(v, (int, float)) and math.isfinite(v)))
+            if bad:
+                raise ConfigError(f"weights {bad} must be finite numbers")
+            cfg = cfg.with_updates(weights={**cfg.weights.model_dump(), **dict(weights)})
+        if diversity:
+            cfg = cfg.with_updates(mmr_lambda=max(1.0 - diversity, 0.05))  # λ must stay > 0
+        return Resolved(cfg, experiment, arm)

@@ -1,0 +1,83 @@
+"""Request dependencies: who is calling (API key → tenant), which tenant state they may touch, and
+request limits. All are `async def`: they do no blocking work, so they need no threadpool hop."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from recsys.errors import ConfigError
+from recsys.service.configs import BlendCatalog
+from recsys.service.errors import AuthenticationError, NotReadyError, PermissionDeniedError
+from recsys.service.keys import KeyRing, Principal
+from recsys.service.settings import Settings
+from recsys.service.tenants import Tenant
+from recsys.store import EventStore
+
+__all__ = ["CallerDep", "AdminDep", "TenantDep", "StoreDep", "CatalogDep", "SettingsDep", "check_k"]
+
+
+def _state(request: Request, name: str):
+    if not getattr(request.app.state, "ready", False):
+        raise NotReadyError("the service is still loading its indexes; retry shortly (GET /readyz)")
+    return getattr(request.app.state, name)
+
+
+async def caller(request: Request,
+                 x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None) -> Principal:
+    ring: KeyRing | None = _state(request, "keyring")
+    if ring is None:  # open mode: loopback only, one tenant (enforced at start-up)
+        return Principal(next(iter(request.app.state.tenants)), True, "open")
+    if not x_api_key:
+        raise AuthenticationError("missing API key: send it in the X-API-Key header")
+    who = ring.lookup(x_api_key)
+    if who is None:
+        raise AuthenticationError("unknown API key")
+    return who
+
+
+CallerDep = Annotated[Principal, Depends(caller)]
+
+
+async def admin(who: CallerDep) -> Principal:
+    if not who.admin:
+        raise PermissionDeniedError(f"key {who.key_id} of tenant {who.tenant!r} is not an admin key")
+    return who
+
+
+AdminDep = Annotated[Principal, Depends(admin)]
+
+
+async def tenant(request: Request, who: CallerDep) -> Tenant:
+    tenants: dict[str, Tenant] = _state(request, "tenants")
+    found = tenants.get(who.tenant)
+    if found is None:
+        raise PermissionDeniedError(f"tenant {who.tenant!r} has no index on this server")
+    return found
+
+
+TenantDep = Annotated[Tenant, Depends(tenant)]
+
+
+async def _store(request: Request) -> EventStore:
+    return _state(request, "store")
+
+
+async def _catalog(request: Request) -> BlendCatalog:
+    return _state(request, "catalog")
+
+
+async def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+StoreDep = Annotated[EventStore, Depends(_store)]
+CatalogDep = Annotated[BlendCatalog, Depends(_catalog)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def check_k(k: int, settings: Settings) -> int:
+    if k > settings.max_k:
+        raise ConfigError(f"k={k} is over this server's limit of {settings.max_k}; ask for fewer results")
+    return k

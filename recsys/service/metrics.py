@@ -1,0 +1,61 @@
+"""Prometheus metrics on a per-app registry (so several apps in one test process never collide),
+and a pure ASGI middleware that counts requests and times them by route template."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["Metrics", "MetricsMiddleware"]
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("recsys_requests_total", "HTTP requests by route and status",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("recsys_request_seconds", "HTTP request latency by route",
+                                 ["method", "route"], buckets=_BUCKETS, registry=self.registry)
+        self.index_version = Gauge("recsys_index_info", "1 for the index version a tenant serves now",
+                                   ["tenant", "version"], registry=self.registry)
+        self.events = Counter("recsys_events_ingested_total", "Events durably stored",
+                              ["tenant", "event_type"], registry=self.registry)
+        self.reloads = Counter("recsys_index_reloads_total", "Index reload attempts by outcome",
+                               ["tenant", "outcome"], registry=self.registry)
+
+    def set_version(self, tenant: str, version: str, previous: str | None = None) -> None:
+        if previous is not None and previous != version:
+            self.index_version.remove(tenant, previous)
+        self.index_version.labels(tenant, version).set(1)
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)

@@ -1,0 +1,47 @@
+"""Event ingestion: validated as a whole, stored in one durable transaction, then applied to the live
+counters. The answer comes only after the commit, so an acknowledged event survives a crash; a batch
+with any bad row is refused entirely (422) and nothing is stored."""
+
+from __future__ import annotations
+
+import pandas as pd
+from fastapi import APIRouter, Request
+
+from recsys import schema as S
+from recsys.dataset import normalize_events
+from recsys.errors import DataValidationError, Problem
+from recsys.service.deps import SettingsDep, StoreDep, TenantDep
+from recsys.service.schemas import EventBatch, EventsAck
+from recsys.validation import validate_events
+
+router = APIRouter(prefix="/v1", tags=["events"])
+_FILE = "request body"
+
+
+def _utc(ts: pd.Timestamp) -> pd.Timestamp:
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+@router.post("/events", response_model=EventsAck)
+def ingest(batch: EventBatch, request: Request, tenant: TenantDep, store: StoreDep, settings: SettingsDep) -> EventsAck:
+    if len(batch.events) > settings.max_events_per_batch:
+        raise DataValidationError([Problem(_FILE, "events", f"at most {settings.max_events_per_batch} events per "
+                                           f"batch, got {len(batch.events)}", "split the batch")])
+    raw = pd.DataFrame([e.model_dump() for e in batch.events])
+    raw[S.TIMESTAMP] = [_utc(pd.Timestamp(t)) for t in raw[S.TIMESTAMP]]
+    events = normalize_events(raw)
+    served = tenant.served
+    problems = validate_events(events, None, _FILE)
+    pids = events[S.PRODUCT_ID]
+    unknown = pids.notna() & (pids != "") & pids.map(served.art.product_position).isna()
+    if unknown.any():
+        problems.append(Problem(_FILE, S.PRODUCT_ID, f"{int(unknown.sum())} product_id(s) not in the catalogue of "
+                                f"index {served.version}", ", ".join(pids[unknown].unique()[:5].tolist())))
+    if problems:
+        raise DataValidationError(problems)
+    ack = store.append(tenant.name, events)
+    served.live.apply(events)
+    counter = request.app.state.metrics.events
+    for etype, n in events[S.EVENT_TYPE].value_counts().items():
+        counter.labels(tenant.name, str(etype)).inc(int(n))
+    return EventsAck(accepted=ack.count, first_seq=ack.first_seq, last_seq=ack.last_seq)

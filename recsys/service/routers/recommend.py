@@ -1,0 +1,89 @@
+"""Recommendations: for a user, similar to an item, and cold start from texts.
+
+Plain `def` endpoints: ranking is CPU-bound, so FastAPI runs them in its threadpool, off the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from recsys.blend import Filters
+from recsys.errors import ConfigError
+from recsys.service.answers import UserQuery, recommend_for_user, render
+from recsys.service.deps import CatalogDep, SettingsDep, StoreDep, TenantDep, check_k
+from recsys.service.schemas import RecommendationsOut, TextRequest
+
+router = APIRouter(prefix="/v1", tags=["recommendations"])
+
+UserId = Annotated[str, Path(min_length=1, max_length=256)]
+K = Annotated[int, Query(ge=1, description="How many results (at most the server's max_k).")]
+
+
+def _weights(raw: str | None) -> dict[str, float] | None:
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"weights must be a JSON object such as {{\"popularity\": 0.5}}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError("weights must be a JSON object such as {\"popularity\": 0.5}")
+    return data
+
+
+@router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut)
+def user_recommendations(
+    user_id: UserId, tenant: TenantDep, store: StoreDep, catalog: CatalogDep, settings: SettingsDep,
+    k: K = 10,
+    category: Annotated[str | None, Query(max_length=200)] = None,
+    min_price: Annotated[float | None, Query(ge=0)] = None,
+    max_price: Annotated[float | None, Query(ge=0)] = None,
+    exclude_seen: bool = True,
+    diversity: Annotated[float | None, Query(ge=0, le=1, description="MMR diversity, 0 = pure relevance")] = None,
+    explain: bool = False,
+    config: Annotated[str | None, Query(max_length=100, description="A named blend config")] = None,
+    experiment: Annotated[str | None, Query(max_length=100, description="Assign an arm of this experiment")] = None,
+    weights: Annotated[str | None, Query(max_length=1000, description="Inline blend weights as JSON")] = None,
+) -> Response:
+    served = tenant.served  # one index version for the whole request, even across a hot swap
+    resolved = catalog.resolve(served.art.config, user_id=user_id, name=config, experiment=experiment,
+                               weights=_weights(weights), diversity=diversity)
+    q = UserQuery(user_id, check_k(k, settings), Filters(category=category, min_price=min_price, max_price=max_price),
+                  exclude_seen, explain=explain)
+    answer = recommend_for_user(served, tenant.name, store, q, resolved, max_user_events=settings.max_user_events)
+    return render(answer, resolved, tenant.name, explain=explain, log=settings.log_answers)
+
+
+@router.get("/items/{product_id}/similar", response_model=RecommendationsOut)
+def similar_items(
+    product_id: Annotated[str, Path(min_length=1, max_length=256)], tenant: TenantDep, catalog: CatalogDep,
+    settings: SettingsDep, k: K = 10, category: Annotated[str | None, Query(max_length=200)] = None,
+    config: Annotated[str | None, Query(max_length=100)] = None, explain: bool = False,
+) -> Response:
+    served = tenant.served
+    resolved = catalog.resolve(served.art.config, name=config)
+    answer = served.recommender(resolved.config).similar_items(
+        product_id, check_k(k, settings), filters=Filters(category=category))
+    return render(answer, resolved, tenant.name, explain=explain, log=settings.log_answers)
+
+
+@router.post("/recommendations", response_model=RecommendationsOut)
+def text_recommendations(body: TextRequest, tenant: TenantDep, store: StoreDep, catalog: CatalogDep,
+                         settings: SettingsDep) -> Response:
+    """Cold start: `{"texts": [...]}` ranks by the texts; `{"user_id": ...}` (optionally with texts) answers
+    for the user, falling back to the texts and then to popular items when the user is unknown."""
+    served = tenant.served
+    resolved = catalog.resolve(served.art.config, user_id=body.user_id, name=body.config,
+                               experiment=body.experiment, weights=body.weights, diversity=body.diversity)
+    filters = Filters(category=body.category, min_price=body.min_price, max_price=body.max_price)
+    k = check_k(body.k, settings)
+    if body.user_id:
+        q = UserQuery(body.user_id, k, filters, body.exclude_seen, tuple(body.texts), on_unknown="fallback",
+                      explain=body.explain)
+        answer = recommend_for_user(served, tenant.name, store, q, resolved, max_user_events=settings.max_user_events)
+    else:
+        answer = served.recommender(resolved.config).for_text(body.texts, k, filters=filters)
+    return render(answer, resolved, tenant.name, explain=body.explain, log=settings.log_answers)

@@ -1,0 +1,24 @@
+"""The user's interest portrait."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from recsys.service.answers import user_portrait
+from recsys.service.deps import CatalogDep, SettingsDep, StoreDep, TenantDep
+
+router = APIRouter(prefix="/v1", tags=["users"])
+
+
+@router.get("/users/{user_id}/profile")
+def profile(user_id: Annotated[str, Path(min_length=1, max_length=256)], tenant: TenantDep, store: StoreDep,
+            catalog: CatalogDep, settings: SettingsDep,
+            top: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, object]:
+    """Categories, terms and past items that drive the user's profile vector, with weights; includes
+    events ingested since the index was built."""
+    served = tenant.served
+    resolved = catalog.resolve(served.art.config)
+    return user_portrait(served, tenant.name, store, user_id, resolved, max_user_events=settings.max_user_events,
+                         top=top)

@@ -1,0 +1,53 @@
+"""Service settings: one pydantic-settings model, read from `RECSYS_*` environment variables and
+overridable in code (tests build `Settings(index=...)` directly)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "is_loopback"]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", frozen=True, extra="forbid")
+
+    #: One index (a root with `current`, or a version folder) or a folder with one index root per tenant.
+    index: Path
+    #: SQLite file for ingested events; default `<index>/events.db`.
+    events_db: Path | None = None
+    #: Named blend configs and experiments (.json/.toml); see `recsys.service.configs`.
+    config: Path | None = None
+    #: API keys file (`recsys keys create`); None runs open, single tenant, loopback only.
+    keys: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_k: int = Field(100, ge=1, le=10_000)
+    max_body_bytes: int = Field(1_000_000, ge=1_024)
+    max_events_per_batch: int = Field(5_000, ge=1)
+    #: Most recent stored events merged into a user's profile per request.
+    max_user_events: int = Field(1_000, ge=1)
+    #: FAISS OpenMP threads per search: 1 for single online queries (NOTES §4).
+    search_threads: int = Field(1, ge=1)
+    #: Threadpool size for the plain-`def` (CPU-bound) endpoints; more threads only contend for the GIL.
+    worker_threads: int = Field(8, ge=1, le=256)
+    #: Log one JSON line per recommendation answer (tenant, user, config, arm) for A/B analysis.
+    log_answers: bool = True
+
+    @property
+    def events_path(self) -> Path:
+        if self.events_db is not None:
+            return self.events_db
+        return (self.index if self.index.is_dir() else self.index.parent) / "events.db"

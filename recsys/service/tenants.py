@@ -1,0 +1,160 @@
+"""Tenants and what each serves: one loaded index version (`Served`) per tenant, swapped atomically.
+
+Index layouts (`--index`):
+- one index (a root with `current`, or a version folder): a single tenant, named by the keys file
+  (which must then name exactly one tenant) or `default` when running open;
+- a folder of index roots, `INDEX/<tenant>/current → <version>`: one index per tenant in the keys file.
+
+Hot swap: a request takes `tenant.served` once and uses that object to the end, so in-flight requests
+finish on the old index while `reload` loads, verifies and smoke-tests the new one, then replaces the
+reference in one assignment. A broken or mismatched new index raises `ReloadRefusedError` and the old
+one keeps serving.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys.artifacts import Artifacts, load_artifacts
+from recsys.config import BlendConfig
+from recsys.encoders import Encoder, make_encoder
+from recsys.errors import ArtifactError, ConfigError, RecsysError
+from recsys.index import resolve_version
+from recsys.index.manifest import MANIFEST_FILE
+from recsys.index.store import CURRENT
+from recsys.recommender import Recommender
+from recsys.service.live import LiveRanker, LiveSignals
+from recsys.service.online import TextVectors
+from recsys.signals import ItemSignals
+from recsys.store import EventStore
+
+__all__ = ["Served", "Tenant", "ReloadRefusedError", "discover_tenants", "load_served", "DEFAULT_TENANT"]
+
+DEFAULT_TENANT = "default"
+_MAX_CONFIGS = 64
+
+
+class ReloadRefusedError(ArtifactError):
+    """The new index cannot be served; the old one keeps serving."""
+
+    http_status = 409
+
+
+@dataclass
+class Served:
+    art: Artifacts
+    encoder: Encoder
+    live: LiveSignals
+    texts: TextVectors
+    _recs: OrderedDict[str, Recommender] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def version(self) -> str:
+        return self.art.version
+
+    def recommender(self, config: BlendConfig) -> Recommender:
+        """One `Recommender` per config id (building a ranker sorts the catalogue once)."""
+        with self._lock:
+            rec = self._recs.get(config.id)
+            if rec is not None:
+                self._recs.move_to_end(config.id)
+                return rec
+        rec = Recommender(self.art, config=config, encoder=self.encoder)
+        rec.ranker = LiveRanker(self.art, config, self.live)
+        with self._lock:
+            self._recs[config.id] = rec
+            while len(self._recs) > _MAX_CONFIGS:
+                self._recs.popitem(last=False)
+        return rec
+
+
+def load_served(root: Path, tenant: str, store: EventStore, *, verify: bool = False,
+                expect: Served | None = None) -> Served:
+    """Load, check and warm one index version; replay events committed after it was built."""
+    art = load_artifacts(root)
+    # The live counters update the signal arrays in place: give this copy its own writable arrays.
+    sig = art.signals
+    art = replace(art, signals=ItemSignals(*(np.array(a, copy=True) for a in (
+        sig.popularity, sig.trending, sig.rating, sig.rating_count, sig.interactions))))
+    if expect is not None:
+        old, new = expect.art.manifest.encoder, art.manifest.encoder
+        if (old.name, old.dim) != (new.name, new.dim):
+            raise ReloadRefusedError(
+                f"index {art.root} was built with encoder {new.name!r} ({new.dim}-d) but this server serves "
+                f"{old.name!r} ({old.dim}-d); rebuild with --encoder {old.name} or restart the server")
+    if verify:
+        art.manifest.verify(art.root)
+    if len(art.index):
+        _, ids = art.index.search(art.item_vectors[:1], 1)
+        if int(ids[0][0]) < 0:
+            raise ArtifactError(f"index {art.root} answered no neighbour for its own first vector; rebuild it")
+    encoder = expect.encoder if expect is not None else make_encoder(art.manifest.encoder.name)
+    if encoder.dim != art.manifest.encoder.dim:
+        raise ArtifactError(f"encoder {encoder.name} gives {encoder.dim}-d vectors, index holds "
+                            f"{art.manifest.encoder.dim}-d; rebuild the index")
+    served = Served(art, encoder, LiveSignals(art), TextVectors(art, encoder))
+    served.live.apply(store.received_since(tenant, pd.Timestamp(art.manifest.created_at)))
+    served.recommender(art.config)  # warm the default ranker before the first request
+    return served
+
+
+class Tenant:
+    def __init__(self, name: str, index_root: Path, served: Served) -> None:
+        self.name = name
+        self.index_root = index_root
+        self.served = served
+        self._reload_lock = threading.Lock()
+
+    def reload(self, store: EventStore) -> tuple[str, str]:
+        """Switch to the version `current` points to now; return (old version, new version)."""
+        with self._reload_lock:
+            old = self.served
+            try:
+                root = resolve_version(self.index_root)
+                if root.resolve() == old.art.root.resolve():
+                    return old.version, old.version
+                new = load_served(root, self.name, store, verify=True, expect=old)
+            except ReloadRefusedError:
+                raise
+            except (RecsysError, OSError, ValueError, RuntimeError) as exc:
+                raise ReloadRefusedError(
+                    f"refused to switch tenant {self.name!r} to the index under {self.index_root}: {exc}. "
+                    f"Still serving {old.version}; fix or rebuild the index and reload again") from exc
+            self.served = new
+            return old.version, new.version
+
+
+def _is_index(path: Path) -> bool:
+    return (path / MANIFEST_FILE).is_file() or (path / CURRENT).exists()
+
+
+def discover_tenants(index: Path, key_tenants: set[str] | None) -> dict[str, Path]:
+    """Tenant → index root for the layout described in the module docstring."""
+    if _is_index(index):
+        if key_tenants is not None and len(key_tenants) != 1:
+            raise ConfigError(
+                f"{index} is a single index but the keys file names tenants {sorted(key_tenants)}; give one "
+                f"index per tenant as {index}/<tenant>/ or keep keys of one tenant")
+        return {next(iter(key_tenants)) if key_tenants else DEFAULT_TENANT: index}
+    if not index.is_dir():
+        resolve_version(index)  # raises the standard "does not exist; build one" error
+    found = {p.name: p for p in sorted(index.iterdir()) if p.is_dir() and _is_index(p)}
+    if not found:
+        raise ArtifactError(f"{index} holds neither an index nor per-tenant index folders (<tenant>/current); "
+                            f"build one with `recsys build --data DIR --index {index}`")
+    if key_tenants is None:
+        if len(found) != 1:
+            raise ConfigError(f"{index} holds indexes for {sorted(found)}; serving several tenants needs --keys")
+        return found
+    missing = sorted(key_tenants - set(found))
+    if missing:
+        raise ConfigError(f"the keys file names tenants {missing} without an index under {index}; "
+                          f"build them with `recsys build --data DIR --index {index}/<tenant>`")
+    return {t: found[t] for t in sorted(key_tenants)}

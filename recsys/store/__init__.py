@@ -1,0 +1,12 @@
+"""Event stores: one interface (`EventStore`), an embedded SQLite engine behind it.
+
+Business logic (the service) talks to `EventStore` only, so a server database can implement the same
+protocol later without touching the service.
+"""
+
+from __future__ import annotations
+
+from recsys.store.base import STORED_COLUMNS, AppendResult, EventStore
+from recsys.store.sqlite import SQLiteEventStore
+
+__all__ = ["EventStore", "AppendResult", "SQLiteEventStore", "STORED_COLUMNS"]
