@@ -24,7 +24,7 @@ from recsys.dataset import (
 from recsys.errors import DataValidationError
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE_DIRS = (REPO / "data" / "amazon2018_gift_cards", Path("/work/shared/data/amazon2018_gift_cards"))
+SAMPLE_DIRS = (REPO / "data" / "amazon2018_gift_cards", REPO.parent / "shared" / "data" / "amazon2018_gift_cards")
 UTC_US = "datetime64[us, UTC]"
 
 
