@@ -75,14 +75,18 @@ def parse_config(data: Any, source: str) -> BlendConfig:
         raise ConfigError(f"invalid blend config in {source}: {details}") from exc
 
 
-def load_config(path: str | Path) -> BlendConfig:
-    """Read a blend config from .json or .toml; unknown keys and out-of-range values are errors."""
+def read_config_file(path: str | Path, what: str = "blend config") -> Any:
+    """Parse a .json or .toml file; a missing or malformed file is a ConfigError that names it."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"config file {p} does not exist; pass a .json or .toml blend config")
+        raise ConfigError(f"config file {p} does not exist; pass a .json or .toml {what}")
     try:
         text = p.read_text(encoding="utf-8")
-        data = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
+        return tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot parse config {p}: {exc}") from exc
-    return parse_config(data, str(p))
+
+
+def load_config(path: str | Path) -> BlendConfig:
+    """Read a blend config from .json or .toml; unknown keys and out-of-range values are errors."""
+    return parse_config(read_config_file(path), str(path))

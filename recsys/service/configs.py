@@ -15,15 +15,13 @@ A user's arm is a pure function of (experiment, user id): the same user always s
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recsys.config import BlendConfig, parse_config
+from recsys.config import BlendConfig, parse_config, read_config_file
 from recsys.errors import ConfigError
 
 __all__ = ["Experiment", "BlendCatalog", "Resolved", "assign_arm"]
@@ -65,15 +63,7 @@ class BlendCatalog:
 
     @classmethod
     def load(cls, path: str | Path) -> BlendCatalog:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist; pass a .json or .toml file of named blend configs")
-        try:
-            text = p.read_text(encoding="utf-8")
-            data = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot parse config {p}: {exc}") from exc
-        return cls.parse(data, str(p))
+        return cls.parse(read_config_file(path, "file of named blend configs"), str(path))
 
     @classmethod
     def parse(cls, data: Any, source: str) -> BlendCatalog:
