@@ -27,6 +27,9 @@ def serve(
     max_k: Annotated[int, typer.Option("--max-k", min=1)] = 100,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
     quiet_answers: Annotated[bool, typer.Option("--no-answer-log", help="Do not log one line per answer.")] = False,
+    campaigns: Annotated[Optional[Path], typer.Option("--campaigns", help="Ad campaigns file, or a folder of "
+                                                      "<tenant>.parquet|.jsonl: ads beside results.")] = None,
+    ads_per_answer: Annotated[int, typer.Option("--ads-per-answer", min=0, max=20)] = 2,
 ) -> None:
     """Serve recommendations over HTTP (OpenAPI docs at /docs)."""
     import uvicorn
@@ -41,7 +44,8 @@ def serve(
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings(index=index, events_db=events_db, config=config, keys=keys, host=host, port=port,
-                        max_k=max_k, log_answers=not quiet_answers)
+                        max_k=max_k, log_answers=not quiet_answers, campaigns=campaigns,
+                        ads_per_answer=ads_per_answer)
     if keys is None:
         err.print(f"[yellow]warning:[/] {OPEN_MODE_WARNING}")
     err.print(f"serving {index} on http://{host}:{port} (docs at /docs), events in {settings.events_path}")

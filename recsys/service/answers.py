@@ -8,8 +8,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from fastapi import Response
 
+from recsys.ads.answer import ads_beside
+from recsys.artifacts import POSITION
 from recsys.blend import Filters
 from recsys.errors import UnknownUserError
 from recsys.recommender import RecommendationList
@@ -19,7 +22,7 @@ from recsys.service.portrait import portrait
 from recsys.service.tenants import Served
 from recsys.store import EventStore
 
-__all__ = ["UserQuery", "recommend_for_user", "user_portrait", "render", "answer_log"]
+__all__ = ["UserQuery", "UserAnswer", "recommend_for_user", "ads_for", "user_portrait", "render", "answer_log"]
 
 answer_log = logging.getLogger("recsys.service.answers")
 
@@ -44,16 +47,40 @@ def _state(served: Served, tenant: str, store: EventStore, user_id: str, resolve
     return online_user(user_id, served.art, stored, resolved.config, served.texts)
 
 
+@dataclass(frozen=True)
+class UserAnswer:
+    """The organic answer plus what ads are matched on: the profile vector and history positions used."""
+
+    answer: RecommendationList
+    vector: np.ndarray | None
+    history_pos: np.ndarray
+
+
 def recommend_for_user(served: Served, tenant: str, store: EventStore, q: UserQuery, resolved: Resolved,
-                       *, max_user_events: int = 1000) -> RecommendationList:
+                       *, max_user_events: int = 1000) -> UserAnswer:
     """`served` is read once per request by the caller (`tenant.served`), so a hot swap cannot tear it."""
     rec = served.recommender(resolved.config)
     state = _state(served, tenant, store, q.user_id, resolved, max_user_events)
     if state is None:
-        return rec.for_user(q.user_id, q.k, filters=q.filters, exclude_seen=q.exclude_seen, texts=q.texts,
-                            on_unknown="fallback" if q.on_unknown == "fallback" else "raise", explain=q.explain)
-    return rec.for_history(q.user_id, state.history, state.vector, q.k, filters=q.filters,
-                           exclude_seen=q.exclude_seen, texts=q.texts, explain=q.explain)
+        answer = rec.for_user(q.user_id, q.k, filters=q.filters, exclude_seen=q.exclude_seen, texts=q.texts,
+                              on_unknown="fallback" if q.on_unknown == "fallback" else "raise", explain=q.explain)
+        hist = served.art.user_history(q.user_id)
+        return UserAnswer(answer, served.art.user_vector(q.user_id), hist[POSITION].to_numpy(np.int64))
+    answer = rec.for_history(q.user_id, state.history, state.vector, q.k, filters=q.filters,
+                             exclude_seen=q.exclude_seen, texts=q.texts, explain=q.explain)
+    return UserAnswer(answer, state.vector, state.history[POSITION].to_numpy(np.int64))
+
+
+def ads_for(served: Served, answer: RecommendationList, n_ads: int | None, default: int, *,
+            user: UserAnswer | None = None, texts: Sequence[str] = (), item_id: str | None = None) -> list[dict]:
+    """The ads beside `answer` as JSON-ready dicts; [] when the tenant has no campaigns or ads are off."""
+    n = default if n_ads is None else n_ads
+    if served.ads is None or n <= 0:
+        return []
+    rec = served.recommender(served.art.config)
+    found = ads_beside(served.ads, rec, answer, n_ads=n, user_vector=None if user is None else user.vector,
+                       history_pos=None if user is None else user.history_pos, texts=texts, item_id=item_id)
+    return found.to_dict()["ads"]  # type: ignore[return-value]
 
 
 def user_portrait(served: Served, tenant: str, store: EventStore, user_id: str, resolved: Resolved,
@@ -70,8 +97,9 @@ def user_portrait(served: Served, tenant: str, store: EventStore, user_id: str, 
 
 
 def render(answer: RecommendationList, resolved: Resolved, tenant: str, *, explain: bool,
-           log: bool) -> Response:
+           log: bool, ads: list[dict] | None = None) -> Response:
     body = answer.to_dict()
+    body["ads"] = ads or []
     if not explain:
         for r in body["results"]:  # type: ignore[union-attr]
             r.pop("because", None)
@@ -82,5 +110,6 @@ def render(answer: RecommendationList, resolved: Resolved, tenant: str, *, expla
         answer_log.info(json.dumps({
             "tenant": tenant, "user_id": answer.user_id, "config_id": answer.config_id,
             "experiment": resolved.experiment, "arm": resolved.arm, "index_version": answer.index_version,
-            "strategy": answer.strategy, "fallback": answer.fallback, "n": len(answer.results)}))
+            "strategy": answer.strategy, "fallback": answer.fallback, "n": len(answer.results),
+            "ads": [a["campaign_id"] for a in body["ads"]]}))
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")

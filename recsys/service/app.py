@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from recsys import __version__
 from recsys.errors import ConfigError, RecsysError
 from recsys.index import set_search_threads
+from recsys.service.ads import AdsSource
 from recsys.service.configs import BlendCatalog
 from recsys.service.errors import recsys_error_handler
 from recsys.service.keys import KeyRing
@@ -41,8 +42,10 @@ def _start(app: FastAPI, settings: Settings, store: EventStore | None) -> None:
     store = store or SQLiteEventStore(settings.events_path)
     tenants = {}
     for name, root in roots.items():
-        served = load_served(root, name, store)
-        tenants[name] = Tenant(name, root, served)
+        ads = AdsSource.for_tenant(settings.campaigns, name, relevance_floor=settings.ads_relevance_floor,
+                                   min_percentile=settings.ads_min_percentile)
+        served = load_served(root, name, store, ads=ads)
+        tenants[name] = Tenant(name, root, served, ads)
         app.state.metrics.set_version(name, served.version)
         log.info("tenant %s: serving index %s (%d items)", name, served.version, len(served.art.products))
     if keyring is None:

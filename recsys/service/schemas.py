@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from recsys.schema import EventType
 
-__all__ = ["EventIn", "EventBatch", "EventsAck", "TextRequest", "RecommendationOut", "RecommendationsOut",
+__all__ = ["EventIn", "EventBatch", "EventsAck", "TextRequest", "RecommendationOut", "RecommendationsOut", "AdOut",
            "ReloadOut"]
 
 _ID = Field(min_length=1, max_length=256)
@@ -28,6 +28,14 @@ class EventIn(_In):
     timestamp: datetime
     rating: float | None = Field(None, ge=1, le=5)
     text: str = Field("", max_length=10_000)
+    #: Ad events only: the campaign an impression or click belongs to (spend, frequency caps, pCTR).
+    campaign_id: str | None = Field(None, min_length=1, max_length=256)
+
+    @model_validator(mode="after")
+    def _ad_event(self) -> EventIn:
+        if self.campaign_id is not None and self.event_type not in ("impression", "click"):
+            raise ValueError("only impression and click events may carry a campaign_id")
+        return self
 
     @field_validator("timestamp", mode="before")
     @classmethod
@@ -67,6 +75,8 @@ class TextRequest(_In):
     exclude_seen: bool = True
     diversity: float | None = Field(None, ge=0, le=1)
     explain: bool = False
+    #: Ads beside the results (default: the server's `ads_per_answer`; 0 = none).
+    ads: int | None = Field(None, ge=0, le=20)
     config: str | None = Field(None, max_length=100)
     experiment: str | None = Field(None, max_length=100)
     weights: dict[str, float] | None = None
@@ -89,8 +99,24 @@ class RecommendationOut(BaseModel):
     because: str | None = None
 
 
+class AdOut(BaseModel):
+    campaign_id: str
+    advertiser: str
+    headline: str
+    body: str
+    product_id: str | None
+    product_title: str | None
+    relevance: float
+    pctr: float
+    ecpm: float
+    bid_type: str
+    bid: float
+    why: str
+
+
 class RecommendationsOut(BaseModel):
     results: list[RecommendationOut]
+    ads: list[AdOut] = []
     strategy: str
     config_id: str
     index_version: str

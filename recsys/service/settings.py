@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     search_threads: int = Field(1, ge=1)
     #: Threadpool size for the plain-`def` (CPU-bound) endpoints; more threads only contend for the GIL.
     worker_threads: int = Field(8, ge=1, le=256)
+    #: Ad campaigns (.parquet/.jsonl) for a single tenant, or a folder holding `<tenant>.parquet|.jsonl`.
+    campaigns: Path | None = None
+    #: Ads returned beside organic results when a request does not say (`ads=`); 0 turns ads off.
+    ads_per_answer: int = Field(2, ge=0, le=20)
+    #: Minimum cosine between the request's context and a campaign for its ad to be shown.
+    ads_relevance_floor: float = Field(0.2, ge=-1.0, le=1.0)
+    #: ... and closer to it than this share of the catalogue's products (adapts the floor to the domain).
+    ads_min_percentile: float = Field(0.8, ge=0.0, le=1.0)
     #: Log one JSON line per recommendation answer (tenant, user, config, arm) for A/B analysis.
     log_answers: bool = True
 

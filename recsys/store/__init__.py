@@ -6,7 +6,7 @@ protocol later without touching the service.
 
 from __future__ import annotations
 
-from recsys.store.base import STORED_COLUMNS, AppendResult, EventStore
+from recsys.store.base import CAMPAIGN_ID, STORED_COLUMNS, AppendResult, EventStore
 from recsys.store.sqlite import SQLiteEventStore
 
-__all__ = ["EventStore", "AppendResult", "SQLiteEventStore", "STORED_COLUMNS"]
+__all__ = ["EventStore", "AppendResult", "SQLiteEventStore", "STORED_COLUMNS", "CAMPAIGN_ID"]

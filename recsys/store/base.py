@@ -14,9 +14,11 @@ import pandas as pd
 
 from recsys import schema as S
 
-__all__ = ["EventStore", "AppendResult", "SEQ", "RECEIVED_AT", "STORED_COLUMNS"]
+__all__ = ["EventStore", "AppendResult", "SEQ", "CAMPAIGN_ID", "RECEIVED_AT", "STORED_COLUMNS"]
 
 SEQ: Final = "seq"
+#: Optional column of appended frames: the ad campaign an impression/click belongs to.
+CAMPAIGN_ID: Final = "campaign_id"
 RECEIVED_AT: Final = "received_at"
 STORED_COLUMNS: Final = (*S.EVENT_COLUMNS, SEQ, RECEIVED_AT)
 
@@ -45,6 +47,10 @@ class EventStore(Protocol):
 
     def received_since(self, tenant: str, since: pd.Timestamp) -> pd.DataFrame:
         """Events committed after `since` (to replay live counters after start-up or an index swap)."""
+        ...
+
+    def ad_events(self, tenant: str) -> pd.DataFrame:
+        """Stored impressions/clicks naming a campaign (campaign_id, user_id, event_type, timestamp), in order."""
         ...
 
     def count(self, tenant: str) -> int: ...

@@ -17,7 +17,7 @@ import pandas as pd
 
 from recsys import schema as S
 from recsys.errors import ArtifactError
-from recsys.store.base import RECEIVED_AT, SEQ, STORED_COLUMNS, AppendResult
+from recsys.store.base import CAMPAIGN_ID, RECEIVED_AT, SEQ, STORED_COLUMNS, AppendResult
 
 __all__ = ["SQLiteEventStore"]
 
@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_user ON events (tenant, user_id, seq);
 CREATE INDEX IF NOT EXISTS events_by_received ON events (tenant, received_us);
 """
+#: Added for ads: the campaign an impression/click belongs to (NULL for organic events). Databases
+#: created before it get the column on open.
+_ADS_COLUMN = "ALTER TABLE events ADD COLUMN campaign_id TEXT"
+_ADS_INDEX = "CREATE INDEX IF NOT EXISTS events_by_campaign ON events (tenant, campaign_id) WHERE campaign_id IS NOT NULL"
 _SELECT = "SELECT user_id, product_id, event_type, ts_us, rating, text, seq, received_us FROM events"
 
 
@@ -70,6 +74,10 @@ class SQLiteEventStore:
         self._writer = self._connect()
         with self._write_lock:
             self._writer.executescript(_SCHEMA)
+            cols = {r[1] for r in self._writer.execute("PRAGMA table_info(events)").fetchall()}
+            if CAMPAIGN_ID not in cols:
+                self._writer.execute(_ADS_COLUMN)
+            self._writer.execute(_ADS_INDEX)
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -94,11 +102,13 @@ class SQLiteEventStore:
         received = _us(now)
         pids = events[S.PRODUCT_ID].astype(object).where(events[S.PRODUCT_ID].notna(), None)
         ratings = events[S.RATING].astype(float)
+        camps = (events[CAMPAIGN_ID].astype(object).where(events[CAMPAIGN_ID].notna(), None)
+                 if CAMPAIGN_ID in events.columns else [None] * len(events))
         rows = [
             (tenant, u if isinstance(u, str) else None, None if p is None or p == "" else str(p), str(t), _us(ts),
-             None if np.isnan(r) else float(r), str(x or ""), received)
-            for u, p, t, ts, r, x in zip(events[S.USER_ID], pids, events[S.EVENT_TYPE], events[S.TIMESTAMP],
-                                         ratings, events[S.TEXT].fillna(""), strict=True)
+             None if np.isnan(r) else float(r), str(x or ""), received, None if c is None else str(c))
+            for u, p, t, ts, r, x, c in zip(events[S.USER_ID], pids, events[S.EVENT_TYPE], events[S.TIMESTAMP],
+                                            ratings, events[S.TEXT].fillna(""), camps, strict=True)
         ]
         if not rows:
             return AppendResult(0, None, None, now)
@@ -107,8 +117,8 @@ class SQLiteEventStore:
             cur.execute("BEGIN IMMEDIATE")
             try:
                 cur.executemany(
-                    "INSERT INTO events (tenant, user_id, product_id, event_type, ts_us, rating, text, received_us) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    "INSERT INTO events (tenant, user_id, product_id, event_type, ts_us, rating, text, received_us, "
+                    "campaign_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 last = int(cur.execute("SELECT last_insert_rowid()").fetchone()[0])
                 cur.execute("COMMIT")
             except BaseException:
@@ -131,6 +141,19 @@ class SQLiteEventStore:
         rows = self._reader().execute(f"{_SELECT} WHERE tenant = ? AND received_us > ? ORDER BY seq",
                                       (tenant, _us(since))).fetchall()
         return _frame(rows)
+
+    def ad_events(self, tenant: str) -> pd.DataFrame:
+        """Every stored impression/click that names a campaign: campaign_id, user_id, event_type, timestamp."""
+        rows = self._reader().execute(
+            "SELECT campaign_id, user_id, event_type, ts_us FROM events WHERE tenant = ? AND campaign_id IS NOT NULL "
+            "ORDER BY seq", (tenant,)).fetchall()
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 4
+        return pd.DataFrame({
+            CAMPAIGN_ID: pd.Series(cols[0], dtype="str"),
+            S.USER_ID: pd.Series(cols[1], dtype="str"),
+            S.EVENT_TYPE: pd.Series(cols[2], dtype="str"),
+            S.TIMESTAMP: pd.to_datetime(pd.Series(cols[3], dtype="int64"), unit="us", utc=True),
+        })
 
     def count(self, tenant: str) -> int:
         return int(self._reader().execute("SELECT COUNT(*) FROM events WHERE tenant = ?", (tenant,)).fetchone()[0])

@@ -67,3 +67,26 @@ def test_missing_index_is_a_clear_error(tmp_path: Path):
 def test_usage_error_exit_code(tiny_index: Path):
     r = run("recommend", "--index", str(tiny_index))
     assert r.returncode == 2 and "--user" in r.stderr
+
+
+def test_ads_match_returns_ads_beside_results(tiny_index: Path, tmp_path: Path):
+    import pandas as pd
+
+    camps = tmp_path / "c.jsonl"
+    camps.write_text("\n".join(json.dumps(r) for r in [
+        {"campaign_id": "mugs", "advertiser": "cafe", "landing_product_ids": ["c3", "c2"], "bid_type": "cpc",
+         "bid": 1.0},
+        {"campaign_id": "off", "advertiser": "x", "landing_product_ids": ["r1"], "bid_type": "cpc", "bid": 9.0,
+         "status": "paused"}]))
+    got = run("ads", "match", "--index", str(tiny_index), "--campaigns", str(camps), "--text", "espresso coffee mug",
+              "-k", "1", "--relevance-floor", "0.05", "--min-percentile", "0", "--json")
+    assert got.returncode == 0, got.stderr
+    body = json.loads(got.stdout)
+    assert [r["product_id"] for r in body["results"]] == ["c3"]
+    assert [a["campaign_id"] for a in body["ads"]] == ["mugs"] and body["ads"][0]["product_id"] == "c2"
+    assert body["ads_excluded"]["off"] == "paused"
+    bad = run("ads", "match", "--index", str(tiny_index), "--campaigns", str(camps), "--json")
+    assert bad.returncode == 2 and "exactly one of" in bad.stderr
+    pd.DataFrame([{"campaign_id": "z", "bid_type": "cpc"}]).to_parquet(tmp_path / "bad.parquet")
+    bad = run("ads", "match", "--index", str(tiny_index), "--campaigns", str(tmp_path / "bad.parquet"), "--user", "u")
+    assert bad.returncode == 2 and "campaign 'z': bid is required" in bad.stderr

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Request
 from recsys import schema as S
 from recsys.dataset import normalize_events
 from recsys.errors import DataValidationError, Problem
+from recsys.store import CAMPAIGN_ID
+from recsys.service.ads import ad_event_problems
 from recsys.service.deps import SettingsDep, StoreDep, TenantDep
 from recsys.service.schemas import EventBatch, EventsAck
 from recsys.validation import validate_events
@@ -30,8 +32,12 @@ def ingest(batch: EventBatch, request: Request, tenant: TenantDep, store: StoreD
     raw = pd.DataFrame([e.model_dump() for e in batch.events])
     raw[S.TIMESTAMP] = [_utc(pd.Timestamp(t)) for t in raw[S.TIMESTAMP]]
     events = normalize_events(raw)
+    events[CAMPAIGN_ID] = raw[CAMPAIGN_ID].to_numpy(dtype=object)
     served = tenant.served
-    problems = validate_events(events, None, _FILE)
+    is_ad = events[CAMPAIGN_ID].notna()
+    problems = ad_event_problems(events[is_ad], served.ads, _FILE)
+    # An ad impression of a product-less campaign (a headline, a lookalike) may name no product.
+    problems += validate_events(events[~is_ad | events[S.PRODUCT_ID].notna()].drop(columns=[CAMPAIGN_ID]), None, _FILE)
     pids = events[S.PRODUCT_ID]
     unknown = pids.notna() & (pids != "") & pids.map(served.art.product_position).isna()
     if unknown.any():
@@ -41,6 +47,8 @@ def ingest(batch: EventBatch, request: Request, tenant: TenantDep, store: StoreD
         raise DataValidationError(problems)
     ack = store.append(tenant.name, events)
     served.live.apply(events)
+    if served.ads is not None and is_ad.any():
+        served.ads.ledger.apply(events[is_ad])
     counter = request.app.state.metrics.events
     for etype, n in events[S.EVENT_TYPE].value_counts().items():
         counter.labels(tenant.name, str(etype)).inc(int(n))

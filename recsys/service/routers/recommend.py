@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from recsys.blend import Filters
 from recsys.errors import ConfigError
-from recsys.service.answers import UserQuery, recommend_for_user, render
+from recsys.service.answers import UserQuery, ads_for, recommend_for_user, render
 from recsys.service.deps import CatalogDep, SettingsDep, StoreDep, TenantDep, check_k
 from recsys.service.schemas import RecommendationsOut, TextRequest
 
@@ -47,14 +47,16 @@ def user_recommendations(
     config: Annotated[str | None, Query(max_length=100, description="A named blend config")] = None,
     experiment: Annotated[str | None, Query(max_length=100, description="Assign an arm of this experiment")] = None,
     weights: Annotated[str | None, Query(max_length=1000, description="Inline blend weights as JSON")] = None,
+    ads: Annotated[int | None, Query(ge=0, le=20, description="Ads beside the results (default: server's)")] = None,
 ) -> Response:
     served = tenant.served  # one index version for the whole request, even across a hot swap
     resolved = catalog.resolve(served.art.config, user_id=user_id, name=config, experiment=experiment,
                                weights=_weights(weights), diversity=diversity)
     q = UserQuery(user_id, check_k(k, settings), Filters(category=category, min_price=min_price, max_price=max_price),
                   exclude_seen, explain=explain)
-    answer = recommend_for_user(served, tenant.name, store, q, resolved, max_user_events=settings.max_user_events)
-    return render(answer, resolved, tenant.name, explain=explain, log=settings.log_answers)
+    found = recommend_for_user(served, tenant.name, store, q, resolved, max_user_events=settings.max_user_events)
+    matched = ads_for(served, found.answer, ads, settings.ads_per_answer, user=found)
+    return render(found.answer, resolved, tenant.name, explain=explain, log=settings.log_answers, ads=matched)
 
 
 @router.get("/items/{product_id}/similar", response_model=RecommendationsOut)
@@ -62,12 +64,14 @@ def similar_items(
     product_id: Annotated[str, Path(min_length=1, max_length=256)], tenant: TenantDep, catalog: CatalogDep,
     settings: SettingsDep, k: K = 10, category: Annotated[str | None, Query(max_length=200)] = None,
     config: Annotated[str | None, Query(max_length=100)] = None, explain: bool = False,
+    ads: Annotated[int | None, Query(ge=0, le=20, description="Ads for this product page")] = None,
 ) -> Response:
     served = tenant.served
     resolved = catalog.resolve(served.art.config, name=config)
     answer = served.recommender(resolved.config).similar_items(
         product_id, check_k(k, settings), filters=Filters(category=category))
-    return render(answer, resolved, tenant.name, explain=explain, log=settings.log_answers)
+    matched = ads_for(served, answer, ads, settings.ads_per_answer, item_id=product_id)
+    return render(answer, resolved, tenant.name, explain=explain, log=settings.log_answers, ads=matched)
 
 
 @router.post("/recommendations", response_model=RecommendationsOut)
@@ -83,7 +87,10 @@ def text_recommendations(body: TextRequest, tenant: TenantDep, store: StoreDep, 
     if body.user_id:
         q = UserQuery(body.user_id, k, filters, body.exclude_seen, tuple(body.texts), on_unknown="fallback",
                       explain=body.explain)
-        answer = recommend_for_user(served, tenant.name, store, q, resolved, max_user_events=settings.max_user_events)
+        found = recommend_for_user(served, tenant.name, store, q, resolved, max_user_events=settings.max_user_events)
+        answer = found.answer
+        matched = ads_for(served, answer, body.ads, settings.ads_per_answer, user=found, texts=body.texts)
     else:
         answer = served.recommender(resolved.config).for_text(body.texts, k, filters=filters)
-    return render(answer, resolved, tenant.name, explain=body.explain, log=settings.log_answers)
+        matched = ads_for(served, answer, body.ads, settings.ads_per_answer, texts=body.texts)
+    return render(answer, resolved, tenant.name, explain=body.explain, log=settings.log_answers, ads=matched)
