@@ -4,15 +4,18 @@ and self-describing versioned folders."""
 from __future__ import annotations
 
 from recsys.index.base import VectorIndex, clean_results
+from recsys.index.autotune import TunedIndex, TuneOptions, tune_index
 from recsys.index.choose import IndexSpec, choose_index
+from recsys.index.dedupe import DedupedIndex, group_identical
 from recsys.index.exact import ExactIndex, exact_topk, measure_recall
 from recsys.index.faiss_index import FaissIndex, set_search_threads
+from recsys.index.loader import load_index
 from recsys.index.manifest import Manifest
 from recsys.index.store import list_versions, point_current, resolve_version
 
 __all__ = [
     "VectorIndex", "clean_results", "IndexSpec", "choose_index", "ExactIndex", "exact_topk",
     "FaissIndex", "set_search_threads", "Manifest", "list_versions", "point_current", "resolve_version",
-    "measure_recall",
+    "measure_recall", "TuneOptions", "TunedIndex", "tune_index", "DedupedIndex", "group_identical", "load_index",
 ]
 

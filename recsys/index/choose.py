@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["IndexSpec", "choose_index", "EXACT_THRESHOLD"]
+__all__ = ["IndexSpec", "choose_index", "EXACT_THRESHOLD", "estimate_bytes", "candidate_specs", "ivf_nlist",
+           "EF_SEARCH_LADDER", "NPROBE_LADDER"]
 
 #: Below this many vectors an exact scan is fast enough (< ~1 ms at 384-d) and costs no recall.
 EXACT_THRESHOLD = 50_000
@@ -25,12 +26,51 @@ class IndexSpec:
         return self.factory == "Flat"
 
 
+#: Search-time ladders the auto-tuner walks upwards until the target recall is met (cheap: no rebuild).
+EF_SEARCH_LADDER = (16, 32, 64, 128, 256, 512)
+NPROBE_LADDER = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
 def _bytes_per_vector(dim: int, factory: str) -> float:
-    if "SQ8" in factory:
-        return dim
+    code = dim if "SQ8" in factory else dim * 4
     if factory.startswith("HNSW"):
-        return dim * 4 + 32 * 2 * 4 * 1.1
-    return dim * 4
+        return code + 32 * 2 * 4 * 1.1  # level-0 links (2M ids) plus ~10% upper levels
+    if factory.startswith("IVF"):
+        return code + 8  # the stored id of each vector in its inverted list
+    return code
+
+
+def estimate_bytes(n: int, dim: int, factory: str) -> int:
+    """Resident size of an index with `n` vectors: codes, graph links or list ids, and IVF centroids."""
+    nlist = int(factory[3:].split(",")[0]) if factory.startswith("IVF") else 0
+    return int(n * _bytes_per_vector(dim, factory) + nlist * dim * 4)
+
+
+def ivf_nlist(n: int) -> int:
+    """Power of two near 4·√n lists (the usual rule), at least 16."""
+    return max(16, 1 << round(math.log2(4 * math.sqrt(max(n, 1)))))
+
+
+def candidate_specs(n: int, dim: int, *, max_memory_bytes: int | None = None,
+                    allow_hnsw: bool = True) -> list[IndexSpec]:
+    """Index families worth measuring for `n` vectors, cheapest-to-serve first, that fit the budget.
+
+    Flat and SQ8 scan everything; HNSW32 (graph) and IVF (≈4√n lists) are approximate, each with a
+    Flat or SQ8 code. Search parameters start at the bottom of their ladder; the tuner raises them.
+    """
+    if n < 0 or dim <= 0:
+        raise ValueError(f"n must be ≥ 0 and dim > 0, got n={n}, dim={dim}")
+    nlist = ivf_nlist(n)
+    specs = [IndexSpec("Flat"), IndexSpec("SQ8", train_size=min(n, 100_000))]
+    if allow_hnsw and n <= HNSW_LIMIT:
+        specs += [IndexSpec("HNSW32,Flat", {"efSearch": EF_SEARCH_LADDER[0]}),
+                  IndexSpec("HNSW32,SQ8", {"efSearch": EF_SEARCH_LADDER[0]}, train_size=min(n, 100_000))]
+    if n >= 16 * nlist:
+        specs += [IndexSpec(f"IVF{nlist},{code}", {"nprobe": NPROBE_LADDER[0]}, train_size=min(n, 64 * nlist))
+                  for code in ("Flat", "SQ8")]
+    if max_memory_bytes is None:
+        return specs
+    return [s for s in specs if estimate_bytes(n, dim, s.factory) <= max_memory_bytes]
 
 
 def choose_index(n: int, dim: int, *, max_memory_bytes: int | None = None) -> IndexSpec:
@@ -51,7 +91,7 @@ def choose_index(n: int, dim: int, *, max_memory_bytes: int | None = None) -> In
         if max_memory_bytes is None or n * _bytes_per_vector(dim, spec.factory) <= max_memory_bytes:
             return spec
         return IndexSpec("HNSW32,SQ8", {"efSearch": 128}, train_size=min(n, 200_000))
-    nlist = 1 << round(math.log2(4 * math.sqrt(n)))
+    nlist = ivf_nlist(n)
     coarse = f"IVF{nlist},Flat"
     if max_memory_bytes is not None and n * _bytes_per_vector(dim, coarse) > max_memory_bytes:
         coarse = f"IVF{nlist},SQ8"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from recsys.index.base import SearchResult, VectorIndex
 
-__all__ = ["ExactIndex", "exact_topk", "measure_recall"]
+__all__ = ["ExactIndex", "exact_topk", "measure_recall", "GroundTruth", "ground_truth", "recall_of"]
+
+#: Query rows per matrix product, so the (rows × n) similarity block stays near 256 MB at any catalogue size.
+_BLOCK_FLOATS = 1 << 26
 
 
 def exact_topk(queries: np.ndarray, vectors: np.ndarray, k: int) -> SearchResult:
@@ -19,8 +23,9 @@ def exact_topk(queries: np.ndarray, vectors: np.ndarray, k: int) -> SearchResult
     if n == 0 or k == 0:
         return scores, ids
     kk = min(k, n)
-    for start in range(0, nq, 1024):
-        sims = queries[start : start + 1024] @ vectors.T
+    step = max(1, min(1024, _BLOCK_FLOATS // n))
+    for start in range(0, nq, step):
+        sims = queries[start : start + step] @ vectors.T
         part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (len(sims), 1))
         psc = np.take_along_axis(sims, part, axis=1)
         order = np.lexsort((part, -psc), axis=1)
@@ -50,19 +55,39 @@ class ExactIndex(VectorIndex):
         return cls(np.load(path, mmap_mode="r"))
 
 
-def measure_recall(index: VectorIndex, vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> float:
-    """Mean recall@k of `index` against exact search, counting ties with the k-th exact score as hits
-    (catalogues hold identical texts, and which of several equal vectors comes back is arbitrary)."""
+@dataclass(frozen=True)
+class GroundTruth:
+    """Exact answers to a query set, computed once and reused across many candidate indexes."""
+
+    vectors: np.ndarray
+    queries: np.ndarray
+    k: int
+    kth: np.ndarray  # (nq,) exact k-th best score per query
+
+
+def ground_truth(vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> GroundTruth:
     vectors = np.asarray(vectors, np.float32)
     queries = np.ascontiguousarray(queries, np.float32)
-    if len(queries) == 0 or len(vectors) == 0:
-        return 1.0
     kk = min(k, len(vectors))
-    _, approx = index.search(queries, kk)
+    if kk == 0 or len(queries) == 0:
+        return GroundTruth(vectors, queries, kk, np.zeros(len(queries), np.float32))
     exact_scores, _ = exact_topk(queries, vectors, kk)
-    kth = exact_scores[:, kk - 1]
+    return GroundTruth(vectors, queries, kk, exact_scores[:, kk - 1])
+
+
+def recall_of(index: VectorIndex, truth: GroundTruth) -> float:
+    """Mean recall@k of `index` against exact search, counting ties with the k-th exact score as hits
+    (catalogues hold identical texts, and which of several equal vectors comes back is arbitrary)."""
+    if truth.k == 0 or len(truth.queries) == 0:
+        return 1.0
+    _, approx = index.search(truth.queries, truth.k)
     hits = 0
-    for q, ids, bound in zip(queries, approx, kth, strict=True):
+    for q, ids, bound in zip(truth.queries, approx, truth.kth, strict=True):
         ids = ids[ids >= 0]
-        hits += int(np.sum(vectors[ids] @ q >= bound - 1e-5))
-    return hits / (kk * len(queries))
+        hits += int(np.sum(truth.vectors[ids] @ q >= bound - 1e-5))
+    return hits / (truth.k * len(truth.queries))
+
+
+def measure_recall(index: VectorIndex, vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> float:
+    """Mean recall@k of `index` against exact search over `vectors` (ties with the k-th score count)."""
+    return recall_of(index, ground_truth(vectors, queries, k))

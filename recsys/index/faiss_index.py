@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import faiss
@@ -11,12 +14,33 @@ from recsys.errors import ArtifactError
 from recsys.index.base import SearchResult, VectorIndex
 from recsys.index.choose import IndexSpec
 
-__all__ = ["FaissIndex", "set_search_threads"]
+__all__ = ["FaissIndex", "set_search_threads", "mmap_flags", "search_threads"]
 
 
 def set_search_threads(n: int) -> None:
     """Single online queries run best on one OpenMP thread (two threads halve QPS; see NOTES §4)."""
     faiss.omp_set_num_threads(max(1, n))
+
+
+def mmap_flags(factory: str) -> int:
+    """Read-only memory-mapping flags, so several server processes share one copy of the index pages.
+
+    Flat-code indexes (Flat, SQ8, HNSW) map their code array in place (`IO_FLAG_MMAP_IFC`); IVF indexes
+    map their inverted lists (`IO_FLAG_MMAP`), which faiss only supports for those.
+    """
+    base = faiss.IO_FLAG_MMAP if factory.startswith("IVF") else faiss.IO_FLAG_MMAP_IFC
+    return base | faiss.IO_FLAG_READ_ONLY
+
+
+@contextmanager
+def search_threads(n: int) -> Iterator[None]:
+    """Run a block with `n` OpenMP threads, then restore the previous setting."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 class FaissIndex(VectorIndex):
@@ -42,11 +66,13 @@ class FaissIndex(VectorIndex):
         return cls(index, spec)
 
     def apply_search_params(self, params: dict[str, int]) -> None:
+        """Set search-time parameters (efSearch, nprobe) in place and record them in `spec`."""
         if not params:
             return
         ps = faiss.ParameterSpace()
         for key, value in params.items():
             ps.set_index_parameter(self._index, key, value)
+        self.spec = replace(self.spec, search_params={**self.spec.search_params, **params})
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -63,7 +89,7 @@ class FaissIndex(VectorIndex):
 
     @classmethod
     def load(cls, path: Path, spec: IndexSpec, *, mmap: bool = False) -> FaissIndex:
-        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        flags = mmap_flags(spec.factory) if mmap else 0
         try:
             index = faiss.read_index(str(path), flags)
         except RuntimeError as exc:

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from recsys.errors import ArtifactError
 
-__all__ = ["Manifest", "EncoderInfo", "IndexInfo", "DataInfo", "MANIFEST_FILE", "SCHEMA_VERSION", "file_sha256"]
+__all__ = ["Manifest", "EncoderInfo", "IndexInfo", "DataInfo", "Lineage", "TrialInfo", "MANIFEST_FILE",
+           "SCHEMA_VERSION", "file_sha256"]
 
 MANIFEST_FILE = "manifest.json"
 SCHEMA_VERSION = 1
@@ -27,6 +28,18 @@ class EncoderInfo(_Frozen):
     engine: str
 
 
+class TrialInfo(_Frozen):
+    """One auto-tuning measurement (see recsys.index.autotune): recall@10 vs exact and 1-thread QPS."""
+
+    factory: str
+    search_params: dict[str, int] = {}
+    stage: str  # "sample" (family choice on a sample) or "full" (parameter ladder on the built index)
+    n: int
+    recall_at_10: float
+    qps: float
+    est_bytes: int
+
+
 class IndexInfo(_Frozen):
     factory: str
     metric: str = "inner_product"
@@ -36,6 +49,15 @@ class IndexInfo(_Frozen):
     recall_at_10: float
     recall_queries: int
     build_seconds: float
+    #: Distinct vectors actually indexed; None (older manifests) or == count when nothing was deduplicated.
+    unique_count: int | None = None
+    #: File mapping unique index rows back to catalogue positions (present only when vectors repeat).
+    groups_file: str | None = None
+    #: Single-query QPS on one thread, measured at build time with the final search parameters.
+    qps: float | None = None
+    target_recall: float | None = None
+    target_met: bool | None = None
+    tuning: list[TrialInfo] = []
 
 
 class DataInfo(_Frozen):
@@ -46,6 +68,19 @@ class DataInfo(_Frozen):
     n_users: int
     n_users_with_profile: int
     as_of: str
+
+
+class Lineage(_Frozen):
+    """How this version was derived from its parent (see recsys.incremental)."""
+
+    #: "full" (everything encoded, fresh index), "rebuild" (reused vectors, fresh index),
+    #: "append" (parent index copied, new vectors added), "reuse_quantizer" (parent's trained index refilled).
+    strategy: str = "full"
+    reused_vectors: int = 0  # product and event-text vectors copied from the parent
+    encoded: int = 0  # distinct texts encoded for this version
+    added: int = 0  # products not in the parent
+    removed: int = 0  # parent products no longer in the catalogue
+    changed: int = 0  # products whose text hash changed
 
 
 class Manifest(_Frozen):
@@ -62,6 +97,7 @@ class Manifest(_Frozen):
     files: dict[str, str]  # file name -> sha256
     checksum: str  # sha256 over the sorted (name, sha256) pairs
     parent: str | None = None
+    lineage: Lineage = Lineage()
 
     def save(self, folder: Path) -> None:
         (folder / MANIFEST_FILE).write_text(self.model_dump_json(indent=2), encoding="utf-8")

@@ -15,9 +15,10 @@ from pathlib import Path
 from collections.abc import Iterator
 
 from recsys.errors import ArtifactError
-from recsys.index.manifest import MANIFEST_FILE
+from recsys.index.manifest import MANIFEST_FILE, Manifest
 
-__all__ = ["CURRENT", "new_version_name", "staging", "point_current", "resolve_version", "list_versions"]
+__all__ = ["CURRENT", "new_version_name", "staging", "point_current", "resolve_version", "list_versions",
+           "current_version", "rollback"]
 
 CURRENT = "current"
 
@@ -70,3 +71,30 @@ def resolve_version(index_dir: str | Path) -> Path:
         f"{root} holds no index (no manifest.json and no valid `current` pointer); "
         f"build one with `recsys build --data DIR --index {root}`"
     )
+
+
+def current_version(index_dir: Path) -> str | None:
+    """The version `current` points to, or None when the folder has no valid `current` yet."""
+    link = Path(index_dir) / CURRENT
+    if not link.is_symlink() or not (link / MANIFEST_FILE).is_file():
+        return None
+    return os.readlink(link)
+
+
+def rollback(index_dir: str | Path) -> str:
+    """Point `current` back at the parent of the current version (as its manifest records it) and return
+    that version's name. The rolled-back-from version folder stays on disk, untouched."""
+    root = Path(index_dir)
+    now = current_version(root)
+    if now is None:
+        raise ArtifactError(f"{root} has no valid `current` pointer, so there is nothing to roll back; "
+                            f"build one with `recsys build --data DIR --index {root}`")
+    parent = Manifest.load(root / now).parent
+    if parent is None:
+        raise ArtifactError(f"version {now} in {root} has no parent (it was the first build in this folder); "
+                            "there is no earlier version to roll back to")
+    if not (root / parent / MANIFEST_FILE).is_file():
+        raise ArtifactError(f"the parent of {now}, {parent}, is no longer in {root} (deleted?); point `current` "
+                            f"at one of {list_versions(root)} instead")
+    point_current(root, parent)
+    return parent

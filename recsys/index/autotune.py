@@ -1,0 +1,201 @@
+"""Index auto-tuning: pick the index type and its search parameters for a target recall@10 within a
+memory budget, by measuring rather than guessing.
+
+1. Deduplicate identical vectors (see `dedupe`); everything below works on the unique vectors.
+2. Below `EXACT_THRESHOLD` unique vectors, an exact scan is fast enough: Flat (SQ8 if Flat is over budget).
+3. Otherwise every candidate family that fits the budget (`candidate_specs`) is built on a seeded sample
+   and its search ladder is walked upwards until recall@10 against exact search on held-out queries
+   reaches the target; the family with the highest single-query QPS (one thread) at that point wins.
+4. The winner is built on all vectors and its ladder walked again at full size, because recall at a given
+   efSearch/nprobe drops as the index grows. Every measurement is kept as a `Trial` for the manifest.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from recsys.index.base import VectorIndex
+from recsys.index.choose import (EF_SEARCH_LADDER, EXACT_THRESHOLD, NPROBE_LADDER, IndexSpec, candidate_specs,
+                                 estimate_bytes, ivf_nlist)
+from recsys.index.dedupe import DedupedIndex, group_identical, groups_path
+from recsys.index.exact import GroundTruth, ground_truth, recall_of
+from recsys.index.faiss_index import FaissIndex, search_threads
+from recsys.index.manifest import TrialInfo
+
+__all__ = ["TuneOptions", "Trial", "TunedIndex", "tune_index", "single_query_qps", "projected_qps",
+           "tuning_fields"]
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    target_recall: float = 0.95
+    max_memory_bytes: int | None = None
+    #: Vectors the candidate families are built on before the winner is built at full size.
+    sample_size: int = 50_000
+    #: Held-out queries used for every recall and QPS measurement.
+    n_queries: int = 200
+    exact_threshold: int = EXACT_THRESHOLD
+    allow_hnsw: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.target_recall <= 1.0:
+            raise ValueError(f"target_recall must be in (0, 1], got {self.target_recall}")
+        if self.sample_size < 1000 or self.n_queries < 1:
+            raise ValueError(f"sample_size must be ≥ 1000 and n_queries ≥ 1, "
+                             f"got {self.sample_size}, {self.n_queries}")
+
+
+@dataclass(frozen=True)
+class Trial:
+    factory: str
+    search_params: dict[str, int]
+    stage: Literal["sample", "full"]
+    n: int
+    recall_at_10: float
+    qps: float
+    est_bytes: int
+
+
+@dataclass(frozen=True)
+class TunedIndex:
+    index: VectorIndex  # answers in catalogue positions (a `DedupedIndex` when vectors repeat)
+    spec: IndexSpec
+    recall_at_10: float
+    qps: float
+    target_met: bool
+    n_unique: int
+    trials: tuple[Trial, ...]
+
+
+def single_query_qps(index: VectorIndex, queries: np.ndarray, k: int = 10, *, budget_s: float = 0.3) -> float:
+    """Queries per second answering one query at a time on one thread (the online serving pattern)."""
+    q = np.ascontiguousarray(queries, np.float32)
+    done, t0 = 0, time.perf_counter()
+    with search_threads(1):
+        while done < len(q) and (done < 5 or time.perf_counter() - t0 < budget_s):
+            index.search(q[done : done + 1], k)
+            done += 1
+    return done / max(time.perf_counter() - t0, 1e-9)
+
+
+def _ladder(spec: IndexSpec) -> tuple[str, tuple[int, ...]]:
+    if spec.factory.startswith("HNSW"):
+        return "efSearch", EF_SEARCH_LADDER
+    if spec.factory.startswith("IVF"):
+        nlist = int(spec.factory[3:].split(",")[0])
+        return "nprobe", tuple(p for p in NPROBE_LADDER if p <= nlist)
+    return "", ()
+
+
+def _walk(index: FaissIndex, truth: GroundTruth, target: float, stage: Literal["sample", "full"],
+          est_bytes: int) -> list[Trial]:
+    """Raise the search parameter until the target is met (recall grows with it); one trial per step."""
+    key, ladder = _ladder(index.spec)
+    trials: list[Trial] = []
+    for value in ladder or (0,):
+        if key:
+            index.apply_search_params({key: value})
+        recall = recall_of(index, truth)
+        trials.append(Trial(index.spec.factory, dict(index.spec.search_params), stage, len(index), round(recall, 4),
+                            round(single_query_qps(index, truth.queries), 1), est_bytes))
+        if recall >= target:
+            break
+    return trials
+
+
+def projected_qps(trial: Trial, n: int) -> float:
+    """QPS a sample trial would reach at `n` vectors: scans cost ∝ n, IVF with ≈4√n lists ∝ √n,
+    HNSW graph walks ∝ log n. Comparing raw sample QPS would favour exact scans, which slow down most."""
+    ratio = max(n, 1) / max(trial.n, 1)
+    if trial.factory.startswith("HNSW"):
+        return trial.qps * np.log(max(trial.n, 2)) / np.log(max(n, 2))
+    if trial.factory.startswith("IVF"):
+        return trial.qps / np.sqrt(ratio)
+    return trial.qps / ratio
+
+
+def _best(trials: list[Trial], target: float, n: int) -> Trial:
+    """Fastest trial (at `n` vectors) meeting the target; if none does, the one with the highest recall."""
+    ok = [t for t in trials if t.recall_at_10 >= target]
+    if ok:
+        return max(ok, key=lambda t: projected_qps(t, n))
+    return max(trials, key=lambda t: (t.recall_at_10, t.qps))
+
+
+def _held_out(vectors: np.ndarray, queries: np.ndarray | None, opts: TuneOptions,
+              rng: np.random.Generator) -> np.ndarray:
+    pool = vectors if queries is None or len(queries) == 0 else np.asarray(queries, np.float32)
+    take = rng.choice(len(pool), size=min(opts.n_queries, len(pool)), replace=False)
+    return np.ascontiguousarray(pool[np.sort(take)], np.float32)
+
+
+def tune_index(vectors: np.ndarray, queries: np.ndarray | None = None,
+               options: TuneOptions = TuneOptions()) -> TunedIndex:
+    """Build the index that meets `options.target_recall` fastest within the memory budget.
+
+    `queries` should be realistic held-out query vectors (user profiles); item vectors are used without.
+    """
+    x = np.ascontiguousarray(vectors, np.float32)
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise ValueError(f"vectors must be a non-empty (n, dim) matrix, got shape {x.shape}")
+    rng = np.random.default_rng(options.seed)
+    groups = group_identical(x)
+    unique = x[groups.first] if groups.has_duplicates else x
+    n, dim = len(unique), x.shape[1]
+    specs = candidate_specs(n, dim, max_memory_bytes=options.max_memory_bytes, allow_hnsw=options.allow_hnsw)
+    if not specs:
+        smallest = min(estimate_bytes(n, dim, f) for f in ("SQ8", f"IVF{ivf_nlist(n)},SQ8"))
+        raise ValueError(f"no index type fits {options.max_memory_bytes:,} bytes for {n:,} × {dim} vectors; "
+                         f"the smallest needs ≈{smallest:,}: raise the memory budget")
+    qs = _held_out(unique, queries, options, rng)
+    trials: list[Trial] = []
+    if n < options.exact_threshold:
+        chosen = specs[0]  # Flat, or SQ8 when Flat is over budget
+    else:
+        sample = unique[np.sort(rng.choice(n, size=min(n, options.sample_size), replace=False))]
+        s_truth = ground_truth(sample, qs, 10)
+        best_of: dict[str, Trial] = {}
+        for spec in specs:
+            s_spec = _rescale(spec, len(sample))
+            walked = _walk(FaissIndex.build(sample, s_spec, seed=options.seed), s_truth, options.target_recall,
+                           "sample", estimate_bytes(n, dim, spec.factory))
+            trials += walked
+            best_of[spec.factory] = _best(walked, options.target_recall, n)
+        winner = _best(list(best_of.values()), options.target_recall, n)
+        chosen = next(s for s in specs if _rescale(s, len(sample)).factory == winner.factory)
+    full = FaissIndex.build(unique, chosen, seed=options.seed)
+    walked = _walk(full, ground_truth(unique, qs, 10), options.target_recall, "full",
+                   estimate_bytes(n, dim, chosen.factory))
+    trials += walked
+    final = walked[-1]
+    index: VectorIndex = DedupedIndex(full, groups) if groups.has_duplicates else full
+    return TunedIndex(index=index, spec=full.spec, recall_at_10=final.recall_at_10, qps=final.qps,
+                      target_met=final.recall_at_10 >= options.target_recall, n_unique=n, trials=tuple(trials))
+
+
+def _rescale(spec: IndexSpec, n: int) -> IndexSpec:
+    """The same family sized for `n` vectors (IVF list count follows √n; training sets are capped at n)."""
+    if spec.factory.startswith("IVF"):
+        nlist = ivf_nlist(n)
+        code = spec.factory.split(",", 1)[1]
+        return replace(spec, factory=f"IVF{nlist},{code}", train_size=min(n, 64 * nlist))
+    return replace(spec, train_size=min(spec.train_size, n))
+
+
+def tuning_fields(tuned: TunedIndex, target_recall: float, index_path: Path) -> dict[str, object]:
+    """The manifest's `IndexInfo` fields describing a tuned index saved at `index_path`."""
+    deduped = isinstance(tuned.index, DedupedIndex)
+    return {
+        "unique_count": tuned.n_unique,
+        "groups_file": groups_path(index_path).name if deduped else None,
+        "qps": tuned.qps,
+        "target_recall": target_recall,
+        "target_met": tuned.target_met,
+        "tuning": [TrialInfo(**asdict(t)) for t in tuned.trials],
+    }

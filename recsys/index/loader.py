@@ -1,0 +1,28 @@
+"""Open a built index as a `VectorIndex` from its manifest entry (optionally memory-mapped, read-only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recsys.errors import ArtifactError
+from recsys.index.base import VectorIndex
+from recsys.index.choose import IndexSpec
+from recsys.index.dedupe import DedupedIndex, VectorGroups
+from recsys.index.faiss_index import FaissIndex
+from recsys.index.manifest import IndexInfo
+
+__all__ = ["load_index"]
+
+
+def load_index(path: Path, info: IndexInfo, *, mmap: bool = False) -> VectorIndex:
+    """The index at `path` as its manifest describes it: FAISS over unique vectors, wrapped so it answers
+    in catalogue positions when a duplicate map was written. With `mmap`, server workers share the
+    index pages (and the map) through the page cache instead of each holding a private copy."""
+    index = FaissIndex.load(path, IndexSpec(info.factory, dict(info.search_params)), mmap=mmap)
+    if info.groups_file is None:
+        return index
+    groups_file = path.parent / info.groups_file
+    if not groups_file.is_file():
+        raise ArtifactError(f"{groups_file} is missing but the manifest lists it; the folder is incomplete, "
+                            "rebuild the index")
+    return DedupedIndex(index, VectorGroups.load(groups_file, mmap=mmap))
