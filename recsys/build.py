@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -22,9 +23,11 @@ from recsys.artifacts import FILES, POSITION, WEIGHT
 from recsys.config import BlendConfig
 from recsys.dataset import Dataset
 from recsys.encoders import Encoder
-from recsys.index import FaissIndex, Manifest, choose_index, measure_recall, point_current
-from recsys.index.manifest import DataInfo, EncoderInfo, IndexInfo, file_sha256
-from recsys.index.store import list_versions, new_version_name, staging
+from recsys.index import Manifest, TunedIndex, TuneOptions, choose_index, measure_recall, point_current, tune_index
+from recsys.index.autotune import tuning_fields
+from recsys.incremental import Previous, ReusePlan, derive_index, encode_reusing, load_previous, plan_reuse
+from recsys.index.manifest import DataInfo, EncoderInfo, IndexInfo, Lineage, file_sha256
+from recsys.index.store import current_version, list_versions, new_version_name, staging
 from recsys.profiles import ProfileParams, build_profiles, event_weights
 from recsys.signals import SignalParams, compute_signals, cooccurrence
 from recsys.text import product_texts, text_hashes
@@ -43,8 +46,14 @@ class BuildOptions:
     as_of: pd.Timestamp | None = None
     max_memory_bytes: int | None = None
     recall_queries: int = 500
+    #: Recall@10 against exact search the auto-tuned index must reach (see recsys.index.autotune).
+    target_recall: float = 0.95
     progress: bool = True
     seed: int = 0
+    #: Reuse the current version's vectors for unchanged texts (when it used the same encoder weights).
+    incremental: bool = True
+    #: "ltr" also trains the learned ranker (recsys.ltr) on the build's events and saves it in the version.
+    ranker: Literal["blend", "ltr"] = "blend"
 
 
 @dataclass(frozen=True)
@@ -65,16 +74,21 @@ class EncodedData:
     event_text_row: np.ndarray  # per event row: row in text_vectors, −1 when the event has no text
     texts_encoded: int
     encode_seconds: float
+    #: Product and event-text vectors copied from the previous version instead of encoded.
+    vectors_reused: int = 0
 
 
-def encode_dataset(ds: Dataset, encoder: Encoder, *, progress: bool = False) -> EncodedData:
+def encode_dataset(ds: Dataset, encoder: Encoder, *, progress: bool = False,
+                   previous: Previous | None = None) -> EncodedData:
     t0 = time.perf_counter()
     ptexts = product_texts(ds.products)
-    item_vecs = encoder.encode(ptexts, kind="passage", progress=progress)
+    item_vecs, n_items, r_items = encode_reusing(ptexts, "passage", encoder, previous.items if previous else None,
+                                                 progress=progress)
     etexts = ds.events[S.TEXT].fillna("").astype(str).str.strip()
     has = (etexts != "").to_numpy()
     uniq = list(dict.fromkeys(etexts[has].tolist()))
-    text_vecs = encoder.encode(uniq, kind="query", progress=progress) if uniq else np.zeros((0, encoder.dim), np.float32)
+    text_vecs, n_texts, r_texts = encode_reusing(uniq, "query", encoder, previous.texts if previous else None,
+                                                 progress=progress)
     row_of = {t: i for i, t in enumerate(uniq)}
     event_row = np.array([row_of[t] if h else -1 for t, h in zip(etexts.tolist(), has, strict=True)], np.int64)
     return EncodedData(
@@ -83,8 +97,9 @@ def encode_dataset(ds: Dataset, encoder: Encoder, *, progress: bool = False) -> 
         text_keys=np.asarray(text_hashes(uniq), dtype=object),
         text_vectors=text_vecs,
         event_text_row=event_row,
-        texts_encoded=len(set(ptexts)) + len(uniq),
+        texts_encoded=n_items + n_texts,
         encode_seconds=time.perf_counter() - t0,
+        vectors_reused=r_items + r_texts,
     )
 
 
@@ -105,9 +120,16 @@ def build_index(
     if options.as_of is not None:
         events = events[events[S.TIMESTAMP] <= as_of].reset_index(drop=True)
         ds = Dataset(ds.products, events, ds.source)
+    fingerprint = ds.fingerprint()
+    previous = load_previous(index_dir, encoder) if options.incremental and encoded is None else None
+    plan = _plan(ds, previous, encoder.dim, options) if previous is not None else None
+    if plan is not None:
+        ds = Dataset(ds.products.iloc[plan.order].reset_index(drop=True), events, ds.source)
+        log(f"incremental build from {previous.manifest.version}: {plan.added} added, {plan.removed} removed, "
+            f"{plan.changed} changed products; index strategy {plan.strategy}")
 
     log(f"encoding {len(ds.products):,} products and the event texts with {encoder.name} ({encoder.engine})")
-    enc = encoded or encode_dataset(ds, encoder, progress=options.progress)
+    enc = encoded or encode_dataset(ds, encoder, progress=options.progress, previous=previous)
     timings["encode_s"] = enc.encode_seconds
 
     t = time.perf_counter()
@@ -125,17 +147,30 @@ def build_index(
     timings["signals_profiles_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    spec = choose_index(len(ds.products), encoder.dim, max_memory_bytes=options.max_memory_bytes)
-    log(f"building FAISS index {spec.factory} over {len(ds.products):,} vectors")
-    index = FaissIndex.build(enc.item_vectors, spec, seed=options.seed)
     rng = np.random.default_rng(options.seed)
     qpool = profiles.vectors[profiles.has_profile] if profiles.has_profile.any() else enc.item_vectors
     queries = qpool[rng.choice(len(qpool), size=min(options.recall_queries, len(qpool)), replace=False)]
-    recall = measure_recall(index, enc.item_vectors, queries, 10)
+    tuned: TunedIndex | None = None
+    # A deduplicated parent holds unique vectors only, so its index cannot be appended to by position.
+    if plan is not None and plan.strategy in ("append", "reuse_quantizer") and previous is not None \
+            and previous.manifest.index.groups_file is None:
+        spec = choose_index(len(ds.products), encoder.dim, max_memory_bytes=options.max_memory_bytes)
+        log(f"deriving FAISS index {spec.factory} over {len(ds.products):,} vectors ({plan.strategy})")
+        index = derive_index(plan, enc.item_vectors, spec, seed=options.seed, parent_index=previous.index_path,
+                             parent_factory=previous.manifest.index.factory)
+        recall = measure_recall(index, enc.item_vectors, queries, 10)
+    else:
+        log(f"auto-tuning the index over {len(ds.products):,} vectors for recall@10 ≥ {options.target_recall}")
+        tuned = tune_index(enc.item_vectors, queries, TuneOptions(
+            target_recall=options.target_recall, max_memory_bytes=options.max_memory_bytes,
+            n_queries=max(1, options.recall_queries), seed=options.seed))
+        index, spec, recall = tuned.index, tuned.spec, tuned.recall_at_10
+        log(f"chose {spec.factory} {spec.search_params} over {tuned.n_unique:,} unique vectors: "
+            f"recall@10 {recall:.3f}, {tuned.qps:,.0f} single-query QPS")
     timings["index_build_s"] = time.perf_counter() - t
 
     version = new_version_name()
-    parent = list_versions(index_dir)
+    parent = current_version(index_dir) or (list_versions(index_dir) or [None])[-1]
     history = events.assign(**{POSITION: item_pos, WEIGHT: event_weights(events, as_of, pparams)})
     with staging(index_dir, version) as tmp:
         ds.products.to_parquet(tmp / FILES["products"], index=False)
@@ -150,6 +185,10 @@ def build_index(
         sp.save_npz(tmp / FILES["cooc"], cooc)
         index.save(tmp / FILES["index"])
         (tmp / FILES["config"]).write_text(options.config.model_dump_json(indent=2), encoding="utf-8")
+        if options.ranker == "ltr":
+            from recsys.ltr.train import train_for_index
+
+            train_for_index(tmp, ds.products, events, enc.item_vectors, options.signals, log)
         files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir())}
         manifest = Manifest(
             name=name or index_dir.resolve().name,
@@ -159,21 +198,32 @@ def build_index(
             encoder=EncoderInfo(**encoder.describe()),
             index=IndexInfo(factory=spec.factory, count=len(index), search_params=spec.search_params,
                             recall_at_10=round(recall, 4), recall_queries=len(queries),
-                            build_seconds=round(timings["index_build_s"], 3)),
-            data=DataInfo(source=ds.source, fingerprint=ds.fingerprint(), n_products=len(ds.products),
+                            build_seconds=round(timings["index_build_s"], 3),
+                            **(tuning_fields(tuned, options.target_recall, tmp / FILES["index"]) if tuned else {})),
+            data=DataInfo(source=ds.source, fingerprint=fingerprint, n_products=len(ds.products),
                           n_events=len(events), n_users=int(events[S.USER_ID].nunique()),
                           n_users_with_profile=int(profiles.has_profile.sum()), as_of=str(as_of)),
             blend_config_id=options.config.id,
             encode_texts_per_s=round(enc.texts_encoded / max(enc.encode_seconds, 1e-9), 2),
             files=files,
             checksum=Manifest.checksum_of(files),
-            parent=parent[-1] if parent else None,
+            parent=parent,
+            lineage=Lineage(strategy=plan.strategy if plan else "full", reused_vectors=enc.vectors_reused,
+                            encoded=enc.texts_encoded, added=plan.added if plan else len(ds.products),
+                            removed=plan.removed if plan else 0, changed=plan.changed if plan else 0),
         )
         manifest.save(tmp)
     point_current(index_dir, version)
     timings["total_s"] = time.perf_counter() - t_start
     log(f"index version {version} ready in {timings['total_s']:.1f}s (recall@10 vs exact {recall:.3f})")
     return BuildResult(index_dir / version, manifest, timings)
+
+
+def _plan(ds: Dataset, previous: Previous, dim: int, options: BuildOptions) -> ReusePlan:
+    new_factory = choose_index(len(ds.products), dim, max_memory_bytes=options.max_memory_bytes).factory
+    return plan_reuse(previous.items.keys.tolist(), previous.items.hashes.tolist(),
+                      ds.products[S.PRODUCT_ID].tolist(), text_hashes(product_texts(ds.products)),
+                      previous.manifest.index.factory, new_factory)
 
 
 def dump_timings(result: BuildResult) -> str:
