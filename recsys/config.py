@@ -17,7 +17,7 @@ from recsys.errors import ConfigError
 
 __all__ = ["BlendWeights", "ProfileConfig", "BlendConfig", "load_config", "FEATURES"]
 
-FEATURES = ("cosine", "popularity", "trending", "rating", "cooc")
+FEATURES = ("cosine", "popularity", "trending", "rating", "cooc", "sentiment")
 
 
 class BlendWeights(BaseModel):
@@ -27,6 +27,10 @@ class BlendWeights(BaseModel):
     trending: float = Field(0.05, ge=0)
     rating: float = Field(0.05, ge=0)
     cooc: float = Field(0.5, ge=0)
+    #: Relative review sentiment in [-1, 1] (`recsys.signals`): items reviewed worse than the catalogue's
+    #: usual score lower. Small by default: on rated data it overlaps `rating`; it matters for reviews
+    #: without stars, whose sentiment comes from the text.
+    sentiment: float = Field(0.05, ge=0)
 
 
 class ProfileConfig(BaseModel):

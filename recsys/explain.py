@@ -1,6 +1,11 @@
-"""Readable reasons: which past event of the user's history a recommendation is closest to."""
+"""Readable reasons: which past event of the user's history a recommendation is closest to, in the
+user's language (Chinese or English), optionally naming the interest cluster (`recsys.portraits`) that
+history item belongs to: "because you reviewed “X” (your interest: coffee, espresso)"."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -8,21 +13,52 @@ import pandas as pd
 from recsys import schema as S
 from recsys.artifacts import POSITION, WEIGHT, Artifacts
 
-__all__ = ["because_texts", "VERBS"]
+if TYPE_CHECKING:
+    from recsys.portraits import InterestCluster
+
+__all__ = ["because_texts", "verb", "VERBS", "VERBS_ZH"]
 
 VERBS = {
     "view": "viewed", "click": "clicked", "cart": "added to cart", "purchase": "bought",
     "review": "reviewed", "rating": "rated", "search": "searched for", "impression": "saw",
 }
+VERBS_ZH = {
+    "view": "浏览过", "click": "点击过", "cart": "加购过", "purchase": "购买过",
+    "review": "评价过", "rating": "评分过", "search": "搜索过", "impression": "看到过",
+}
+
+
+def verb(event_type: str, lang: str = "en") -> str:
+    """The past-tense verb of an event type in "en" or "zh"."""
+    if lang == "zh":
+        return VERBS_ZH.get(event_type, "接触过")
+    return VERBS.get(event_type, "interacted with")
 
 
 def _short(title: str, limit: int = 60) -> str:
     return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
 
 
-def because_texts(art: Artifacts, positions: np.ndarray, history: pd.DataFrame) -> list[str | None]:
+def _sentence(verb_text: str, title: str, interest: str | None, lang: str) -> str:
+    if lang == "zh":
+        tail = f"（你的兴趣：{interest}）" if interest else ""
+        return f"因为你{verb_text}“{_short(title)}”{tail}"
+    tail = f" (your interest: {interest})" if interest else ""
+    return f"because you {verb_text} “{_short(title)}”{tail}"
+
+
+def because_texts(
+    art: Artifacts,
+    positions: np.ndarray,
+    history: pd.DataFrame,
+    *,
+    interests: Sequence[InterestCluster] = (),
+    lang: str = "en",
+) -> list[str | None]:
     """For each recommended position, "because you <verb> <title>" naming the positively weighted history
-    item whose vector is most similar (None when the history has no such item)."""
+    item whose vector is most similar (None when the history has no such item). With `interests`
+    (from `recsys.portraits.interests_for`), the reason also names the cluster of that history item when
+    the user has more than one; `lang` ("en" or "zh") picks the wording."""
     pos = history[POSITION].to_numpy(np.int64)
     keep = (pos >= 0) & (history[WEIGHT].to_numpy(float) > 0)
     if not keep.any() or len(positions) == 0:
@@ -30,8 +66,9 @@ def because_texts(art: Artifacts, positions: np.ndarray, history: pd.DataFrame) 
     hpos = pos[keep]
     types = history[S.EVENT_TYPE].to_numpy(dtype=object)[keep]
     best = (art.item_vectors[positions] @ art.item_vectors[hpos].T).argmax(axis=1)
+    cluster_of = {p: c.label for c in interests for p in c.positions} if len(interests) > 1 else {}
     out: list[str | None] = []
     for b in best.tolist():
         title = str(art.titles[hpos[b]]) or str(art.product_ids[hpos[b]])
-        out.append(f"because you {VERBS.get(types[b], 'interacted with')} “{_short(title)}”")
+        out.append(_sentence(verb(types[b], lang), title, cluster_of.get(int(hpos[b])), lang))
     return out

@@ -5,6 +5,10 @@ Weight of one event = event-type weight × rating weight × 0.5 ** (age / half-l
 - Event type: purchases and reviews count more than views; impressions count nothing.
 - Rating: a 1-star review has a *negative* weight, so it pushes the profile away from that product
   (and from its own review text) instead of toward similar products; 3 stars is nearly neutral.
+- Review text without a rating: its sentiment (`recsys.sentiment`: VADER for English, SnowNLP for
+  Chinese) decides the sign. Clearly negative text (sentiment ≤ −0.5) weighs like 1★, mildly negative
+  text (below −0.05, VADER's neutral band) like 2★; neutral or positive text keeps weight 1 like any
+  unrated event, since these models cannot separate a lukewarm 3★ from a 5★ reliably.
 - Recency: an event `half_life_days` old counts half as much as one today.
 A product vector enters with `item_weight`, the event's own text (review, search query) with
 `text_weight`. A user whose positive evidence is empty gets no vector (`has_profile` False), and the
@@ -22,9 +26,12 @@ import scipy.sparse as sp
 
 from recsys import schema as S
 from recsys.encoders.base import l2_normalize
+from recsys.sentiment import NEUTRAL_BAND, score_events
 from recsys.signals import decay
 
-__all__ = ["ProfileParams", "UserProfiles", "event_weights", "build_profiles", "DEFAULT_RATING_WEIGHTS"]
+__all__ = [
+    "ProfileParams", "UserProfiles", "event_weights", "sentiment_stars", "build_profiles", "DEFAULT_RATING_WEIGHTS",
+]
 
 DEFAULT_TYPE_WEIGHTS: Mapping[str, float] = {
     "view": 0.5, "click": 0.75, "cart": 1.5, "purchase": 2.0,
@@ -40,6 +47,8 @@ class ProfileParams:
     text_weight: float = 0.3
     type_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TYPE_WEIGHTS))
     rating_weights: Mapping[int, float] = field(default_factory=lambda: dict(DEFAULT_RATING_WEIGHTS))
+    #: Let the text sentiment of unrated reviews set their sign (see module docstring).
+    text_sentiment: bool = True
 
 
 @dataclass(frozen=True)
@@ -49,10 +58,25 @@ class UserProfiles:
     has_profile: np.ndarray  # bool
 
 
-def event_weights(events: pd.DataFrame, as_of: pd.Timestamp, params: ProfileParams) -> np.ndarray:
-    """Signed weight of each event row (see module docstring)."""
+def sentiment_stars(sentiment: np.ndarray) -> np.ndarray:
+    """The star rating whose weight an unrated review takes: 1 for sentiment ≤ −0.5, 2 for sentiment
+    below −NEUTRAL_BAND, 0 (meaning "no rating weight") otherwise, including NaN."""
+    s = np.asarray(sentiment, dtype=float)
+    return np.where(s <= -0.5, 1, np.where(s < -NEUTRAL_BAND, 2, 0))
+
+
+def event_weights(
+    events: pd.DataFrame, as_of: pd.Timestamp, params: ProfileParams, *, sentiment: np.ndarray | None = None
+) -> np.ndarray:
+    """Signed weight of each event row (see module docstring). `sentiment` is the per-row text
+    sentiment (NaN when none); when not given, unrated review texts are scored here."""
     tw = events[S.EVENT_TYPE].map(params.type_weights).fillna(0.0).to_numpy(dtype=float)
     ratings = events[S.RATING].to_numpy(dtype=float)
+    if params.text_sentiment and len(events):
+        if sentiment is None:
+            sentiment = score_events(events, types=("review",))["sentiment"].to_numpy(float)
+        stars = np.where(np.isnan(ratings), sentiment_stars(sentiment), 0)
+        ratings = np.where(stars > 0, stars, ratings)
     rounded = np.clip(np.nan_to_num(np.round(ratings), nan=5.0), S.RATING_MIN, S.RATING_MAX).astype(int)
     rw = np.array([params.rating_weights.get(int(r), 1.0) for r in range(6)])[rounded]
     rw = np.where(np.isnan(ratings), 1.0, rw)

@@ -1,26 +1,34 @@
 """Behavioural signals as of a cutoff time: pure functions from events to per-item features.
 
-Every feature is scaled to [0, 1] so blend weights are comparable:
+Every feature but sentiment is scaled to [0, 1] so blend weights are comparable:
 - popularity: time-decayed count of distinct users (log-smoothed, divided by the maximum);
 - trending: short-half-life activity relative to long-run activity, with a prior so a single
   recent event on a cold item does not top the chart;
 - rating: Bayesian average rating (shrunk toward the global mean with `rating_prior` pseudo-votes);
-- co-occurrence: item–item cosine over users' histories, kept to the top neighbours per item.
+- co-occurrence: item–item cosine over users' histories, kept to the top neighbours per item;
+- sentiment: the mean review sentiment of the item (see `recsys.sentiment`: from the rating when
+  present, else from the text), shrunk toward the catalogue mean with `sentiment_prior` pseudo-reviews,
+  minus that mean and halved, so it lies in [-1, 1]: 0 for items without reviews or with typical
+  reviews, negative for items reviewed worse than usual. It is the one signed feature besides cosine.
 Events after `as_of` are ignored, so the same code serves offline replay and live ranking.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from recsys import schema as S
+from recsys.sentiment import score_events
 
-__all__ = ["SignalParams", "ItemSignals", "compute_signals", "cooccurrence", "decay", "DEFAULT_EVENT_WEIGHTS"]
+__all__ = [
+    "SignalParams", "ItemSignals", "compute_signals", "item_sentiment", "cooccurrence", "decay",
+    "DEFAULT_EVENT_WEIGHTS",
+]
 
 DEFAULT_EVENT_WEIGHTS: Mapping[str, float] = {
     "view": 0.5, "click": 0.75, "cart": 1.5, "purchase": 2.0,
@@ -33,6 +41,7 @@ class SignalParams:
     popularity_half_life_days: float = 90.0
     trending_half_life_days: float = 7.0
     rating_prior: float = 5.0
+    sentiment_prior: float = 5.0
     cooc_neighbours: int = 100
     event_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
 
@@ -44,16 +53,29 @@ class ItemSignals:
     rating: np.ndarray
     rating_count: np.ndarray
     interactions: np.ndarray  # raw distinct-user count, for "cold item" logic and display
+    #: Relative review sentiment in [-1, 1] and the number of reviews behind it; zeros when not given
+    #: (signals built before sentiment existed read as neutral).
+    sentiment: np.ndarray | None = None
+    sentiment_count: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.popularity)
+        if self.sentiment is None:
+            object.__setattr__(self, "sentiment", np.zeros(n, np.float32))
+        if self.sentiment_count is None:
+            object.__setattr__(self, "sentiment_count", np.zeros(n, np.int32))
 
     def frame(self, product_ids: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame(
-            {S.PRODUCT_ID: product_ids, "popularity": self.popularity, "trending": self.trending,
-             "rating": self.rating, "rating_count": self.rating_count, "interactions": self.interactions}
-        )
+        return pd.DataFrame({S.PRODUCT_ID: product_ids, **{f.name: getattr(self, f.name) for f in fields(self)}})
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame) -> ItemSignals:
-        return cls(*(df[c].to_numpy() for c in ("popularity", "trending", "rating", "rating_count", "interactions")))
+        """Columns by name; the sentiment columns are optional (older index versions lack them)."""
+        return cls(**{f.name: df[f.name].to_numpy() for f in fields(cls) if f.name in df.columns})
+
+    def copy(self) -> ItemSignals:
+        """The same signals in fresh writable arrays (the live counters update them in place)."""
+        return ItemSignals(**{f.name: np.array(getattr(self, f.name), copy=True) for f in fields(self)})
 
 
 def decay(ages_days: np.ndarray, half_life_days: float) -> np.ndarray:
@@ -73,10 +95,26 @@ def _per_user_item_max(users: np.ndarray, items: np.ndarray, w: np.ndarray, n_it
     return np.bincount(best.index.get_level_values("i"), weights=best.to_numpy(), minlength=n_items)
 
 
+def item_sentiment(pos: np.ndarray, sentiment: np.ndarray, n_items: int, prior: float) -> tuple[np.ndarray, np.ndarray]:
+    """(relative sentiment in [-1, 1], review count) per item from per-row sentiment (NaN = none)."""
+    has = ~np.isnan(sentiment)
+    s_sum = np.bincount(pos[has], weights=sentiment[has], minlength=n_items)
+    s_cnt = np.bincount(pos[has], minlength=n_items).astype(float)
+    mean = float(sentiment[has].mean()) if has.any() else 0.0
+    denom = prior + s_cnt
+    shrunk = np.where(denom > 0, (prior * mean + s_sum) / np.maximum(denom, 1e-12), mean)
+    return ((shrunk - mean) / 2.0).astype(np.float32), s_cnt.astype(np.int32)
+
+
 def compute_signals(
-    events: pd.DataFrame, item_pos: np.ndarray, n_items: int, as_of: pd.Timestamp, params: SignalParams
+    events: pd.DataFrame, item_pos: np.ndarray, n_items: int, as_of: pd.Timestamp, params: SignalParams,
+    *, sentiment: np.ndarray | None = None,
 ) -> ItemSignals:
-    """`item_pos[i]` is the catalogue position of events row i (−1 for product-less events)."""
+    """`item_pos[i]` is the catalogue position of events row i (−1 for product-less events).
+
+    `sentiment[i]` is the review sentiment of row i (NaN when none); when not given it is computed with
+    `recsys.sentiment.score_events` (ratings, else VADER/SnowNLP on the text).
+    """
     ts = events[S.TIMESTAMP]
     keep = (item_pos >= 0) & (ts <= as_of).to_numpy()
     pos = item_pos[keep]
@@ -100,12 +138,17 @@ def compute_signals(
     r_cnt = np.bincount(pos[rated], minlength=n_items).astype(float)
     mean = float(ratings[rated].mean()) if rated.any() else 3.0
     bayes = (params.rating_prior * mean + r_sum) / (params.rating_prior + r_cnt)
+    row_sent = (score_events(ev)["sentiment"].to_numpy(float) if sentiment is None
+                else np.asarray(sentiment, dtype=float)[keep])
+    sent, sent_cnt = item_sentiment(pos, row_sent, n_items, params.sentiment_prior)
     return ItemSignals(
         popularity=_scale(np.log1p(long)),
         trending=trending,
         rating=((bayes - S.RATING_MIN) / (S.RATING_MAX - S.RATING_MIN)).astype(np.float32),
         rating_count=r_cnt.astype(np.int32),
         interactions=distinct.astype(np.int32),
+        sentiment=sent,
+        sentiment_count=sent_cnt,
     )
 
 

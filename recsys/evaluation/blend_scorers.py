@@ -85,7 +85,8 @@ class BlendScorer:
                             self.signal_params.cooc_neighbours)
         rated = np.where(sig.rating_count > 0, sig.rating, 0.0)
         wts = cfg.weights
-        static = wts.popularity * sig.popularity + wts.trending * sig.trending + wts.rating * rated
+        static = (wts.popularity * sig.popularity + wts.trending * sig.trending + wts.rating * rated
+                  + wts.sentiment * sig.sentiment)
         self._state = {"users": users, "items": item_vecs, "hist": hist, "cooc": cooc,
                        "static": static.astype(np.float32), "w": wts}
 

@@ -1,0 +1,271 @@
+"""Interest portraits (用户画像): a user's history grouped into a few interest clusters, each labelled
+with its top terms and example items in the user's language. Pure: arrays and frames in, values out.
+
+Clustering: the user's items with positive net event weight (event weights are already time-decayed,
+see `recsys.profiles`) are grouped by average-linkage hierarchical clustering of their vectors under
+cosine distance (scipy), cut at `merge_distance`; when that leaves more than `max_clusters` groups the
+tree is cut into exactly `max_clusters`. A cluster's `share` is its part of the user's positive,
+time-decayed weight, so recent heavy interests come first and old ones fade.
+
+Labels: TF-IDF-like. A term scores Σ over the cluster's items of item weight × idf(term), counting each
+term once per item text (title, last category level, brand), twice when the user's own positive review
+of the item uses it too; idf comes from the same item texts over the whole catalogue, so words every
+product shares ("gift", "card" on a gift-card shop) sink. Review words that are not in the item's text
+("great", "fast") never become labels: labels name things one can find in the shop. Terms in the
+user's language (the dominant language of their own texts, else of their items' titles) come first.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.cluster.hierarchy import fcluster, linkage
+
+from recsys import schema as S
+from recsys.artifacts import POSITION, WEIGHT, Artifacts
+from recsys.explain import verb
+from recsys.lang import HAN_CLASS, dominant_language
+from recsys.sentiment import score_events
+from recsys.tokenize import tokenize
+
+__all__ = [
+    "PortraitParams",
+    "CatalogueTerms",
+    "InterestCluster",
+    "item_label_texts",
+    "catalogue_terms",
+    "cluster_items",
+    "interest_clusters",
+    "interests_for",
+    "portrait",
+]
+
+_HAN = re.compile(f"[{HAN_CLASS}]")
+
+
+@dataclass(frozen=True)
+class PortraitParams:
+    max_clusters: int = 3
+    #: Cosine distance (1 − cosine) up to which average-linkage merges two groups of items.
+    merge_distance: float = 0.6
+    top_terms: int = 5
+    examples: int = 3
+
+
+def item_label_texts(products: pd.DataFrame) -> list[str]:
+    """Per product: title, the most specific category level and brand, joined by " · "."""
+    out: list[str] = []
+    for title, cat, brand in zip(products[S.TITLE], products[S.CATEGORY], products[S.BRAND], strict=True):
+        parts = [str(title or ""), str(cat or "").split(" > ")[-1], str(brand or "")]
+        out.append(" · ".join(p.strip() for p in parts if p and p.strip() and p != "nan"))
+    return out
+
+
+@dataclass(frozen=True)
+class CatalogueTerms:
+    """Document frequencies of terms over the catalogue's item label texts, and each item's terms."""
+
+    n_docs: int
+    df: dict[str, int]
+    item_terms: list[frozenset[str]] = field(repr=False)
+
+    @classmethod
+    def from_texts(cls, texts: Sequence[str]) -> CatalogueTerms:
+        item_terms = [frozenset(_label_terms(t)) for t in texts]
+        df: Counter[str] = Counter()
+        for terms in item_terms:
+            df.update(terms)
+        return cls(len(texts), dict(df), item_terms)
+
+    def idf(self, term: str) -> float:
+        """log((1 + n) / (1 + df)): 0 for a term in every product (and for terms the catalogue does not
+        use), so a term shared by a whole large cluster cannot win on count alone."""
+        d = self.df.get(term, 0)
+        return math.log((1 + self.n_docs) / (1 + d)) if d else 0.0
+
+
+#: Fragments of web addresses ("Amazon.com" tokenizes to amazon, com): never a useful interest label.
+_NOT_LABELS = frozenset({"com", "www", "http", "https", "net", "org", "html"})
+
+
+def _label_terms(text: str) -> list[str]:
+    return [t for t in tokenize(text) if not t.isdigit() and t not in _NOT_LABELS]
+
+
+_MEMO: dict[int, tuple[pd.DataFrame, CatalogueTerms]] = {}
+_MEMO_SIZE = 8
+
+
+def catalogue_terms(products: pd.DataFrame) -> CatalogueTerms:
+    """`CatalogueTerms` of a catalogue frame, memoised by frame identity (a loaded index's catalogue is
+    one long-lived frame, so this tokenizes it once per process, not once per request)."""
+    hit = _MEMO.get(id(products))
+    if hit is not None and hit[0] is products:
+        return hit[1]
+    terms = CatalogueTerms.from_texts(item_label_texts(products))
+    if len(_MEMO) >= _MEMO_SIZE:
+        _MEMO.pop(next(iter(_MEMO)))
+    _MEMO[id(products)] = (products, terms)
+    return terms
+
+
+def cluster_items(vectors: np.ndarray, params: PortraitParams = PortraitParams()) -> np.ndarray:
+    """Cluster label (0, 1, …) per row of unit `vectors`, by average-linkage cosine clustering."""
+    n = len(vectors)
+    if n <= 1:
+        return np.zeros(n, np.int64)
+    tree = linkage(np.asarray(vectors, np.float64), method="average", metric="cosine")
+    tree[:, 2] = np.maximum(tree[:, 2], 0.0)  # rounding can make a distance of identical rows −1e-17
+    labels = fcluster(tree, t=params.merge_distance, criterion="distance")
+    if labels.max() > params.max_clusters:
+        labels = fcluster(tree, t=params.max_clusters, criterion="maxclust")
+    return labels.astype(np.int64) - 1
+
+
+@dataclass(frozen=True)
+class InterestCluster:
+    label: str
+    terms: tuple[tuple[str, float], ...]  # (term, share of the label score), best first
+    share: float  # part of the user's positive time-decayed weight
+    positions: tuple[int, ...]  # catalogue positions of the member items, heaviest first
+
+    def examples(self, n: int) -> tuple[int, ...]:
+        return self.positions[:n]
+
+
+def _term_lang(term: str) -> str:
+    return "zh" if _HAN.search(term) else "en"
+
+
+def _label(scores: Counter[str], lang: str, top: int) -> tuple[tuple[str, float], ...]:
+    positive = ((t, s) for t, s in scores.items() if s > 0)
+    best = sorted(positive, key=lambda ts: (_term_lang(ts[0]) != lang, -ts[1], ts[0]))[:top]
+    total = sum(s for _, s in best) or 1.0
+    return tuple((t, round(s / total, 4)) for t, s in best)
+
+
+def interest_clusters(
+    history_pos: np.ndarray,
+    history_w: np.ndarray,
+    history_text: Sequence[str],
+    item_vectors: np.ndarray,
+    terms: CatalogueTerms,
+    titles: Sequence[str],
+    params: PortraitParams = PortraitParams(),
+) -> tuple[list[InterestCluster], str]:
+    """Interest clusters of one history (rows: catalogue position or −1, signed weight, own text) and the
+    user's language ("zh" or "en"). Clusters are ordered by share, heaviest first."""
+    pos = np.asarray(history_pos, np.int64)
+    w = np.asarray(history_w, float)
+    on_item = pos >= 0
+    uniq, inv = np.unique(pos[on_item], return_inverse=True)
+    net = np.bincount(inv, weights=w[on_item], minlength=len(uniq))
+    items, iw = uniq[net > 0], net[net > 0]
+    own = [str(t) if t is not None else "" for t in history_text]
+    # The user's own words decide; the titles of what they liked only break ties or stand in for silence.
+    lang = dominant_language([t for t in own if t], default=dominant_language([str(titles[p]) for p in items]))
+    if len(items) == 0:
+        return [], lang
+    labels = cluster_items(item_vectors[items], params)
+    mentioned: dict[int, set[str]] = {}
+    for p, x, t in zip(pos.tolist(), w.tolist(), own, strict=True):
+        if p >= 0 and x > 0 and t.strip():
+            mentioned.setdefault(p, set()).update(_label_terms(t))
+    total = float(iw.sum())
+    out: list[InterestCluster] = []
+    for c in range(int(labels.max()) + 1):
+        member = labels == c
+        order = np.lexsort((items[member], -iw[member]))
+        members, mw = items[member][order], iw[member][order]
+        scores: Counter[str] = Counter()
+        for p, x in zip(members.tolist(), mw.tolist(), strict=True):
+            said = mentioned.get(p, set())
+            for t in terms.item_terms[p]:
+                scores[t] += x * terms.idf(t) * (2.0 if t in said else 1.0)
+        label_terms = _label(scores, lang, params.top_terms)
+        sep = "、" if lang == "zh" else ", "
+        label = sep.join(t for t, _ in label_terms[:3]) or str(titles[members[0]])
+        out.append(InterestCluster(label, label_terms, round(float(mw.sum()) / total, 4), tuple(members.tolist())))
+    out.sort(key=lambda c: (-c.share, c.positions[0]))
+    return out, lang
+
+
+def interests_for(art: Artifacts, history: pd.DataFrame,
+                  params: PortraitParams = PortraitParams()) -> tuple[list[InterestCluster], str]:
+    """`interest_clusters` of history rows that carry `position` and `weight` (see `recsys.artifacts`)."""
+    return interest_clusters(history[POSITION].to_numpy(np.int64), history[WEIGHT].to_numpy(float),
+                             history[S.TEXT].fillna("").astype(str).tolist(), art.item_vectors,
+                             catalogue_terms(art.products), art.titles, params)
+
+
+def _item(art: Artifacts, p: int) -> dict[str, object]:
+    return {"product_id": str(art.product_ids[p]), "title": str(art.titles[p])}
+
+
+def portrait(user_id: str, history: pd.DataFrame, vector: np.ndarray | None, art: Artifacts,
+             *, top: int = 10, params: PortraitParams = PortraitParams()) -> dict[str, object]:
+    """The readable portrait: interest clusters, categories, terms, past items (signed weight, the
+    user's review sentiment, contribution = weight × cosine(item, profile)) and searches."""
+    pos = history[POSITION].to_numpy(np.int64)
+    w = history[WEIGHT].to_numpy(float)
+    on_item = pos >= 0
+    cats = art.products[S.CATEGORY].to_numpy(dtype=object)
+    clusters, lang = interests_for(art, history, params)
+
+    sent = score_events(history)["sentiment"].to_numpy(float)
+    items = pd.DataFrame({"p": pos[on_item], "w": w[on_item], "s": sent[on_item],
+                          "t": history[S.EVENT_TYPE].to_numpy()[on_item]})
+    agg = items.groupby("p", sort=False).agg(w=("w", "sum"), s=("s", "mean"), t=("t", lambda x: sorted(set(x))))
+    idx = agg.index.to_numpy(np.int64)
+    cos = (art.item_vectors[idx] @ vector) if vector is not None and len(agg) else np.zeros(len(agg))
+    agg = agg.assign(c=agg["w"].to_numpy() * cos).sort_values("w", key=np.abs, ascending=False)
+    past = [
+        {**_item(art, p), "category": str(cats[p]), "events": [verb(t, lang) for t in row.t],
+         "weight": round(float(row.w), 4), "sentiment": None if np.isnan(row.s) else round(float(row.s), 4),
+         "contribution": round(float(row.c), 4)}
+        for p, row in zip(agg.index.tolist(), agg.itertuples(), strict=True)
+    ][:top]
+
+    positive = on_item & (w > 0)
+    cat_w: Counter[str] = Counter()
+    for c, x in zip(cats[pos[positive]].tolist(), w[positive].tolist(), strict=True):
+        cat_w[str(c) or "(none)"] += x
+    total = sum(cat_w.values()) or 1.0
+    categories = [{"category": c, "weight": round(x / total, 4)} for c, x in cat_w.most_common(top)]
+
+    terms = catalogue_terms(art.products)
+    scores: Counter[str] = Counter()
+    own = history[S.TEXT].fillna("").astype(str).to_numpy()
+    for p, x, text in zip(pos.tolist(), w.tolist(), own.tolist(), strict=True):
+        if x <= 0:
+            continue
+        said = set(_label_terms(text)) if text else set()
+        if p >= 0:  # item terms, twice when the review uses them too (as for the clusters)
+            for t in terms.item_terms[p]:
+                scores[t] += x * terms.idf(t) * (2.0 if t in said else 1.0)
+        else:  # a search: its words that the catalogue uses
+            for t in said & terms.df.keys():
+                scores[t] += x * terms.idf(t)
+    searches = [{"text": t, "weight": round(float(x), 4)} for t, x in
+                zip(own[~on_item & (own != "")].tolist(), w[~on_item & (own != "")].tolist(), strict=True)][:top]
+    return {
+        "user_id": user_id,
+        "has_profile": vector is not None,
+        "language": lang,
+        "n_events": int(len(history)),
+        "interests": [
+            {"label": c.label, "share": c.share, "terms": [{"term": t, "weight": x} for t, x in c.terms],
+             "n_items": len(c.positions), "examples": [_item(art, p) for p in c.examples(params.examples)]}
+            for c in clusters
+        ],
+        "categories": categories,
+        "terms": [{"term": t, "weight": x} for t, x in _label(scores, lang, top)],
+        "items": past,
+        "searches": searches,
+    }

@@ -1,0 +1,149 @@
+"""Interest portraits: clustering of a history's vectors, TF-IDF labels in the user's language, examples,
+the portrait body, the explanations that name a cluster, and the `profile` CLI command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from recsys.artifacts import POSITION
+from recsys.cli.profile_cli import profile
+from recsys.explain import because_texts
+from recsys.portraits import (
+    CatalogueTerms,
+    PortraitParams,
+    catalogue_terms,
+    cluster_items,
+    interest_clusters,
+    interests_for,
+    item_label_texts,
+    portrait,
+)
+
+# Two orthogonal directions with small perturbations: items 0–2 are "coffee", 3–4 "running".
+VECS = np.array([[1, 0.1, 0], [1, 0, 0.1], [1, 0.05, 0.05], [0, 1, 0.1], [0.1, 1, 0]], np.float32)
+VECS /= np.linalg.norm(VECS, axis=1, keepdims=True)
+
+
+def test_cluster_items_separates_directions_and_caps_the_count():
+    labels = cluster_items(VECS)
+    assert len(set(labels[:3])) == 1 and len(set(labels[3:])) == 1 and labels[0] != labels[3]
+    assert set(cluster_items(VECS, PortraitParams(max_clusters=1)).tolist()) == {0}
+    assert set(cluster_items(VECS, PortraitParams(merge_distance=0.001)).tolist()) == {0, 1, 2}  # capped at 3
+    assert cluster_items(VECS[:1]).tolist() == [0]
+
+
+def test_idf_sinks_terms_every_product_shares():
+    terms = CatalogueTerms.from_texts(["coffee gift card", "running gift card", "book gift card"])
+    assert terms.idf("gift") == 0.0 < terms.idf("coffee") and terms.idf("unknownword") == 0.0
+
+
+ZH_TITLES = ["星巴克咖啡豆", "咖啡研磨机", "咖啡杯", "跑步鞋", "跑步袜子"]
+
+
+def test_clusters_are_time_weighted_labelled_and_ordered_by_share():
+    terms = CatalogueTerms.from_texts(ZH_TITLES)
+    pos = np.array([0, 1, 3, 4, 2])
+    w = np.array([2.0, 1.0, 0.5, 0.5, -1.0])  # the mug (2) was disliked: not an interest
+    texts = ["很好喝", "", "", "", "太难看了"]
+    clusters, lang = interest_clusters(pos, w, texts, VECS, terms, ZH_TITLES)
+    assert lang == "zh"
+    assert [c.positions for c in clusters] == [(0, 1), (3, 4)]
+    assert [c.share for c in clusters] == pytest.approx([0.75, 0.25])
+    # jieba words; weight × idf: the heavier, rarer 咖啡豆/星巴克 (tie broken by term) beat the shared 咖啡
+    assert clusters[0].label == "咖啡豆、星巴克、咖啡"
+    assert clusters[1].label == "跑步、袜子、鞋"  # 跑步 is in both running items
+    assert sum(x for _, x in clusters[0].terms) == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize(("reviews", "lang"), [(["great beans", "nice"], "en"), (["很好", "不错"], "zh")])
+def test_terms_in_the_users_language_come_first(reviews, lang):
+    titles = ["coffee beans 咖啡豆", "coffee grinder 咖啡研磨机", "running shoes 跑步鞋"]
+    terms = CatalogueTerms.from_texts(titles)
+    clusters, got = interest_clusters(np.array([0, 1]), np.array([1.0, 1.0]), reviews, VECS[:2], terms, titles)
+    han = [any("\u4e00" <= ch <= "\u9fff" for ch in t) for t, _ in clusters[0].terms]
+    assert got == lang and len(han) == 5 and set(han) == {True, False}
+    assert han == sorted(han, reverse=lang == "zh")  # one language's terms first, then the other's
+
+
+def test_no_positive_items_means_no_clusters():
+    terms = CatalogueTerms.from_texts(ZH_TITLES)
+    clusters, _ = interest_clusters(np.array([0, -1]), np.array([-1.0, 1.0]), ["", "咖啡"], VECS, terms, ZH_TITLES)
+    assert clusters == []
+
+
+def test_catalogue_terms_are_memoised_per_frame():
+    products = pd.DataFrame({"title": ["a b"], "category": ["x > coffee"], "brand": [""]})
+    assert item_label_texts(products) == ["a b · coffee"]
+    assert catalogue_terms(products) is catalogue_terms(products)
+    assert catalogue_terms(products.copy()) is not catalogue_terms(products)
+
+
+def test_portrait_of_tiny_users(tiny_rec):
+    art = tiny_rec.art
+    hater = portrait("u_hater", art.user_history("u_hater"), art.user_vector("u_hater"), art)
+    assert [e["product_id"] for e in hater["interests"][0]["examples"]] == ["b2"]  # the grinder was hated
+    items = {i["product_id"]: i for i in hater["items"]}
+    assert items["c2"]["weight"] < 0 and items["c2"]["sentiment"] == -1.0 and items["b2"]["sentiment"] == 1.0
+    coffee = portrait("u_coffee", art.user_history("u_coffee"), art.user_vector("u_coffee"), art)
+    assert coffee["language"] == "en" and coffee["interests"][0]["terms"][0]["term"] == "coffee"
+
+
+def test_because_texts_name_the_interest_cluster_and_speak_chinese(tiny_rec):
+    art = tiny_rec.art
+    hist = pd.concat([art.user_history("u_coffee"), art.user_history("u_run")], ignore_index=True)
+    clusters, _ = interests_for(art, hist)
+    assert len(clusters) == 2
+    targets = np.array([art.product_position("c3"), art.product_position("r3")])
+    en = because_texts(art, targets, hist, interests=clusters)
+    assert en[0].startswith("because you") and "(your interest: coffee" in en[0]
+    assert en[1].startswith("because you bought “lightweight running shoes” (your interest: ")
+    assert "running" in en[1].split("(your interest: ")[1]
+    zh = because_texts(art, targets, hist, interests=clusters, lang="zh")
+    assert zh[0].startswith("因为你") and "（你的兴趣：" in zh[0]
+    assert "your interest" not in (because_texts(art, targets, hist)[0] or "")
+    assert hist[POSITION].ge(0).all()
+
+
+def test_profile_command_prints_json_and_text(tiny_index: Path):
+    app = typer.Typer()
+    app.command()(profile)
+    runner = CliRunner()
+    r = runner.invoke(app, ["--index", str(tiny_index), "--user", "u_coffee", "--json"])
+    assert r.exit_code == 0, r.output
+    body = json.loads(r.stdout)
+    assert body["interests"][0]["label"].startswith("coffee") and body["index_version"]
+    text = runner.invoke(app, ["--index", str(tiny_index), "--user", "u_coffee"])
+    assert text.exit_code == 0 and "coffee" in text.stdout and "Interest portrait" in text.stdout
+    missing = runner.invoke(app, ["--index", str(tiny_index), "--user", "nobody"])
+    assert missing.exit_code != 0 and "no history" in str(missing.exception)
+
+
+def test_api_profile_and_answers_carry_portrait_and_sentiment(tiny_index: Path, tmp_path: Path):
+    from fastapi.testclient import TestClient
+
+    from recsys.service import Settings, create_app
+
+    ts = "2024-03-01T00:00:00Z"
+    with TestClient(create_app(Settings(index=tiny_index, events_db=tmp_path / "ev.db"))) as client:
+        r = client.post("/v1/events", json={"events": [
+            {"user_id": "zh_user", "product_id": "c2", "event_type": "review", "timestamp": ts,
+             "text": "质量太差了，用了一天就坏了，很失望"},  # no rating: the text sets the sign
+            {"user_id": "zh_user", "product_id": "b1", "event_type": "purchase", "timestamp": ts},
+            {"user_id": "zh_user", "product_id": "b3", "event_type": "review", "timestamp": ts,
+             "text": "非常好看的小说"}]})
+        assert r.status_code == 200
+        prof = client.get("/v1/users/zh_user/profile").json()
+        items = {i["product_id"]: i for i in prof["items"]}
+        assert items["c2"]["weight"] < 0 and items["c2"]["sentiment"] < -0.5 and items["c2"]["events"] == ["评价过"]
+        assert prof["language"] == "zh" and prof["interests"][0]["examples"][0]["product_id"] in {"b1", "b3"}
+        assert {e["product_id"] for i in prof["interests"] for e in i["examples"]} <= {"b1", "b3"}
+        ans = client.get("/v1/users/zh_user/recommendations", params={"k": 3, "explain": "true"}).json()
+        assert all("sentiment" in x["parts"] for x in ans["results"])
+        assert ans["results"][0]["because"].startswith("因为你")
