@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -13,11 +14,14 @@ import scipy.sparse as sp
 from recsys import schema as S
 from recsys.config import BlendConfig, parse_config
 from recsys.errors import ArtifactError, IndexMismatchError
-from recsys.index import FaissIndex, IndexSpec, Manifest, VectorIndex, resolve_version
+from recsys.index import Manifest, VectorIndex, load_index, resolve_version
 from recsys.signals import ItemSignals
 from recsys.vectors import VectorTable
 
-__all__ = ["Artifacts", "FILES", "load_artifacts"]
+if TYPE_CHECKING:
+    from recsys.ltr.model import LearnedModel
+
+__all__ = ["Artifacts", "FILES", "OPTIONAL_FILES", "load_artifacts"]
 
 FILES = {
     "products": "products.parquet",
@@ -30,6 +34,8 @@ FILES = {
     "index": "index.faiss",
     "config": "blend.json",
 }
+#: Present only in versions built with `--ranker ltr` (the learned ranker's booster and its sidecar).
+OPTIONAL_FILES = {"ltr_model": "ltr_model.txt", "ltr_meta": "ltr_model.json"}
 #: Extra column of the stored history: the signed profile weight of each event.
 WEIGHT = "weight"
 POSITION = "position"
@@ -49,6 +55,7 @@ class Artifacts:
     cooc: sp.csr_matrix
     config: BlendConfig
     text_vectors: VectorTable | None = None
+    ltr: LearnedModel | None = None  # the learned ranker's model when the version holds one
     _user_row: dict[str, int] = field(default_factory=dict, repr=False)
     _history_slice: dict[str, slice] = field(default_factory=dict, repr=False)
     _product_pos: dict[str, int] = field(default_factory=dict, repr=False)
@@ -118,8 +125,7 @@ def load_artifacts(
     items = VectorTable.load(root / FILES["item_vectors"], expect_model=enc.name, expect_dim=enc.dim)
     users = VectorTable.load(root / FILES["user_vectors"], expect_model=enc.name, expect_dim=enc.dim)
     texts = VectorTable.load(root / FILES["text_vectors"], expect_model=enc.name, expect_dim=enc.dim)
-    spec = IndexSpec(manifest.index.factory, dict(manifest.index.search_params))
-    index = FaissIndex.load(root / FILES["index"], spec, mmap=mmap)
+    index = load_index(root / FILES["index"], manifest.index, mmap=mmap)
     if index.dim != enc.dim or len(index) != manifest.index.count:
         raise IndexMismatchError(
             f"{root / FILES['index']} holds {len(index)} × {index.dim} vectors, manifest says "
@@ -128,6 +134,8 @@ def load_artifacts(
     products = pd.read_parquet(root / FILES["products"])
     if len(products) != len(items):
         raise ArtifactError(f"{root}: {len(products)} products but {len(items)} item vectors; rebuild")
+    from recsys.ltr.model import load_model  # lazy: lightgbm loads only for index reads
+
     if config is None:
         config = parse_config(json.loads((root / FILES["config"]).read_text()), str(root / FILES["config"]))
     return Artifacts(
@@ -143,4 +151,5 @@ def load_artifacts(
         cooc=sp.load_npz(root / FILES["cooc"]).tocsr(),
         config=config,
         text_vectors=texts,
+        ltr=load_model(root) if OPTIONAL_FILES["ltr_model"] in manifest.files else None,
     )

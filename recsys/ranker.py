@@ -8,6 +8,7 @@ popular items. Every candidate keeps the sources that produced it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,7 +18,7 @@ from recsys.artifacts import Artifacts
 from recsys.blend import Filters, blend_scores, filter_mask, mmr_select, top_k_order
 from recsys.config import BlendConfig
 
-__all__ = ["Ranker", "Ranked", "SOURCES"]
+__all__ = ["Ranker", "BlendRanker", "Ranked", "SOURCES", "make_ranker"]
 
 SOURCES = ("vector", "cooc", "popular")
 
@@ -30,7 +31,29 @@ class Ranked:
     sources: list[tuple[str, ...]]
 
 
-class Ranker:
+class Ranker(Protocol):
+    """What the recommender asks of a ranker: the top k for a query vector and/or a history.
+
+    `BlendRanker` (below) is the declared weighted blend, the simple tunable default;
+    `recsys.ltr.ranker.LearnedRanker` ranks multi-source candidates with the index's LightGBM model.
+    """
+
+    def rank(
+        self, query: np.ndarray | None, *, k: int, filters: Filters = ...,
+        history_pos: np.ndarray | None = None, history_w: np.ndarray | None = None,
+    ) -> Ranked: ...
+
+
+def make_ranker(art: Artifacts, config: BlendConfig) -> Ranker:
+    """The learned ranker when the index version holds a trained model, else the weighted blend."""
+    if art.ltr is not None:
+        from recsys.ltr.ranker import LearnedRanker
+
+        return LearnedRanker(art, config)
+    return BlendRanker(art, config)
+
+
+class BlendRanker:
     def __init__(self, art: Artifacts, config: BlendConfig) -> None:
         self.art = art
         self.config = config
@@ -89,6 +112,7 @@ class Ranker:
             "trending": sig.trending[cand],
             "rating": np.where(sig.rating_count[cand] > 0, sig.rating[cand], 0.0),
             "cooc": cooc / top_co if top_co > 0 else cooc,
+            "sentiment": sig.sentiment[cand],
         }
         total, parts = blend_scores(features, cfg.weights)
         if cfg.mmr_lambda is not None and cfg.mmr_lambda < 1.0:

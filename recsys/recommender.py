@@ -18,10 +18,11 @@ import pandas as pd
 from recsys.artifacts import POSITION, WEIGHT, Artifacts, load_artifacts
 from recsys.blend import Filters
 from recsys.config import BlendConfig
-from recsys.encoders import Encoder, make_encoder
+from recsys.encoders import Encoder, make_encoder, query_engine
 from recsys.errors import IndexMismatchError, UnknownItemError, UnknownUserError
 from recsys.explain import because_texts
-from recsys.ranker import Ranked, Ranker
+from recsys.portraits import interests_for
+from recsys.ranker import Ranked, make_ranker
 
 __all__ = ["Recommender", "Recommendation", "RecommendationList", "Strategy"]
 
@@ -56,7 +57,7 @@ class Recommender:
     def __init__(self, artifacts: Artifacts, *, config: BlendConfig | None = None, encoder: Encoder | None = None):
         self.art = artifacts
         self.config = config or artifacts.config
-        self.ranker = Ranker(artifacts, self.config)
+        self.ranker = make_ranker(artifacts, self.config)
         self._encoder = encoder
 
     @classmethod
@@ -70,7 +71,8 @@ class Recommender:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = make_encoder(self.art.manifest.encoder.name)
+            self._encoder = make_encoder(self.art.manifest.encoder.name,
+                                         engine=query_engine(self.art.manifest.encoder.engine))
         enc, info = self._encoder, self.art.manifest.encoder
         if enc.name != info.name or enc.dim != info.dim:
             raise IndexMismatchError(
@@ -127,7 +129,10 @@ class Recommender:
             out = self._fallback(texts, k, filters, user_id, history=(pos, w))
             return out
         ranked = self.ranker.rank(vec, k=k, filters=filters, history_pos=pos, history_w=w)
-        because = because_texts(self.art, ranked.positions, hist) if explain else None
+        because = None
+        if explain:  # the reason names the user's interest cluster (recsys.portraits), in their language
+            interests, lang = interests_for(self.art, hist)
+            because = because_texts(self.art, ranked.positions, hist, interests=interests, lang=lang)
         return self._answer(ranked, "personal", None, user_id, because)
 
     def similar_items(self, product_id: str, k: int = 10, *, filters: Filters = Filters()) -> RecommendationList:

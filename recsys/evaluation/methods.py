@@ -11,6 +11,7 @@ from recsys.encoders import Encoder
 from recsys.evaluation.baselines import default_scorers
 from recsys.evaluation.blend_scorers import BlendScorer, IndexedBlendScorer, params_from_config
 from recsys.evaluation.data import EvalData
+from recsys.evaluation.ltr_scorers import ltr_methods
 from recsys.evaluation.scorer import Scorer
 from recsys.evaluation.tuning import tune_blend
 
@@ -46,6 +47,7 @@ def all_methods(encoder: Encoder, config: BlendConfig = BlendConfig(), *, k: int
     methods["blend"] = IndexedBlendScorer(encoder, config, name="blend", k=k)
     methods["blend_exact"] = BlendScorer(encoder, config, name="blend_exact")
     methods["blend_tuned"] = TunedBlendScorer(encoder, config, k=k)
+    methods.update(ltr_methods(encoder, only))
     if only:
         unknown = sorted(set(only) - methods.keys())
         if unknown:

@@ -19,7 +19,7 @@ import pandas as pd
 from recsys import schema as S
 from recsys.artifacts import Artifacts
 from recsys.config import BlendConfig
-from recsys.ranker import Ranked, Ranker
+from recsys.ranker import BlendRanker, Ranked
 from recsys.signals import DEFAULT_EVENT_WEIGHTS, ItemSignals
 
 __all__ = ["LiveSignals", "LiveRanker", "built_weights", "effective_popularity", "effective_trending"]
@@ -97,7 +97,7 @@ class LiveSignals:
         return len(touched)
 
 
-class LiveRanker(Ranker):
+class LiveRanker(BlendRanker):
     """The blended ranker, with popular candidates taken from the live popularity order."""
 
     def __init__(self, art: Artifacts, config: BlendConfig, live: LiveSignals) -> None:

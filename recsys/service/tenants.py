@@ -18,20 +18,20 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from recsys.ads.matcher import AdMatcher
 from recsys.artifacts import Artifacts, load_artifacts
 from recsys.config import BlendConfig
-from recsys.encoders import Encoder, make_encoder
+from recsys.encoders import Encoder, make_encoder, query_engine
 from recsys.errors import ArtifactError, ConfigError, RecsysError
 from recsys.index import resolve_version
 from recsys.index.manifest import MANIFEST_FILE
 from recsys.index.store import CURRENT
 from recsys.recommender import Recommender
 from recsys.service.live import LiveRanker, LiveSignals
+from recsys.service.ads import AdsSource
 from recsys.service.online import TextVectors
-from recsys.signals import ItemSignals
 from recsys.store import EventStore
 
 __all__ = ["Served", "Tenant", "ReloadRefusedError", "discover_tenants", "load_served", "DEFAULT_TENANT"]
@@ -52,6 +52,7 @@ class Served:
     encoder: Encoder
     live: LiveSignals
     texts: TextVectors
+    ads: AdMatcher | None = None
     _recs: OrderedDict[str, Recommender] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,7 +68,8 @@ class Served:
                 self._recs.move_to_end(config.id)
                 return rec
         rec = Recommender(self.art, config=config, encoder=self.encoder)
-        rec.ranker = LiveRanker(self.art, config, self.live)
+        if self.art.ltr is None:  # a learned ranker keeps its own candidates (no live popular pool)
+            rec.ranker = LiveRanker(self.art, config, self.live)
         with self._lock:
             self._recs[config.id] = rec
             while len(self._recs) > _MAX_CONFIGS:
@@ -76,13 +78,12 @@ class Served:
 
 
 def load_served(root: Path, tenant: str, store: EventStore, *, verify: bool = False,
-                expect: Served | None = None) -> Served:
+                expect: Served | None = None, ads: AdsSource | None = None) -> Served:
     """Load, check and warm one index version; replay events committed after it was built."""
     art = load_artifacts(root)
     # The live counters update the signal arrays in place: give this copy its own writable arrays.
     sig = art.signals
-    art = replace(art, signals=ItemSignals(*(np.array(a, copy=True) for a in (
-        sig.popularity, sig.trending, sig.rating, sig.rating_count, sig.interactions))))
+    art = replace(art, signals=sig.copy())
     if expect is not None:
         old, new = expect.art.manifest.encoder, art.manifest.encoder
         if (old.name, old.dim) != (new.name, new.dim):
@@ -95,21 +96,24 @@ def load_served(root: Path, tenant: str, store: EventStore, *, verify: bool = Fa
         _, ids = art.index.search(art.item_vectors[:1], 1)
         if int(ids[0][0]) < 0:
             raise ArtifactError(f"index {art.root} answered no neighbour for its own first vector; rebuild it")
-    encoder = expect.encoder if expect is not None else make_encoder(art.manifest.encoder.name)
+    encoder = expect.encoder if expect is not None else make_encoder(
+        art.manifest.encoder.name, engine=query_engine(art.manifest.encoder.engine))
     if encoder.dim != art.manifest.encoder.dim:
         raise ArtifactError(f"encoder {encoder.name} gives {encoder.dim}-d vectors, index holds "
                             f"{art.manifest.encoder.dim}-d; rebuild the index")
-    served = Served(art, encoder, LiveSignals(art), TextVectors(art, encoder))
+    matcher = ads.matcher(art, encoder, store, tenant) if ads is not None else None
+    served = Served(art, encoder, LiveSignals(art), TextVectors(art, encoder), matcher)
     served.live.apply(store.received_since(tenant, pd.Timestamp(art.manifest.created_at)))
     served.recommender(art.config)  # warm the default ranker before the first request
     return served
 
 
 class Tenant:
-    def __init__(self, name: str, index_root: Path, served: Served) -> None:
+    def __init__(self, name: str, index_root: Path, served: Served, ads: AdsSource | None = None) -> None:
         self.name = name
         self.index_root = index_root
         self.served = served
+        self.ads = ads
         self._reload_lock = threading.Lock()
 
     def reload(self, store: EventStore) -> tuple[str, str]:
@@ -119,8 +123,10 @@ class Tenant:
             try:
                 root = resolve_version(self.index_root)
                 if root.resolve() == old.art.root.resolve():
+                    if self.ads is not None:  # same index: re-read the campaigns file only
+                        self.served = replace(old, ads=self.ads.matcher(old.art, old.encoder, store, self.name))
                     return old.version, old.version
-                new = load_served(root, self.name, store, verify=True, expect=old)
+                new = load_served(root, self.name, store, verify=True, expect=old, ads=self.ads)
             except ReloadRefusedError:
                 raise
             except (RecsysError, OSError, ValueError, RuntimeError) as exc:

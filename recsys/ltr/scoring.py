@@ -1,0 +1,34 @@
+"""One batch through the learned-ranker pipeline: candidates → features (→ model scores)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recsys.ltr.candidates import CandidateParams, Candidates, VectorSearch, exact_search, generate_candidates
+from recsys.ltr.context import ItemContext, UserBatch
+from recsys.ltr.features import compute_features
+from recsys.ltr.model import LearnedModel
+
+__all__ = ["score_batch", "model_scores", "exact_scoring_search"]
+
+
+def exact_scoring_search(ctx: ItemContext) -> VectorSearch:
+    return exact_search(ctx.vectors)
+
+
+def score_batch(
+    ctx: ItemContext, batch: UserBatch, params: CandidateParams, excluded: np.ndarray, search: VectorSearch,
+    names: tuple[str, ...], neighbours: np.ndarray | None = None,
+) -> tuple[Candidates, np.ndarray]:
+    """Candidates of the batch and their b × C × F features (NaN on padding)."""
+    cands = generate_candidates(ctx, batch, params, excluded, search, neighbours)
+    return cands, compute_features(ctx, batch, cands, params, names)
+
+
+def model_scores(model: LearnedModel, cands: Candidates, x: np.ndarray) -> np.ndarray:
+    """b × C model scores, −inf on padding."""
+    b, c, f = x.shape
+    valid = cands.positions >= 0
+    out = np.full((b, c), -np.inf, np.float32)
+    out[valid] = model.predict(x[valid].reshape(-1, f))
+    return out
