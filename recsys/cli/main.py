@@ -1,12 +1,20 @@
 """The `recsys` command line. Contract (stable; other tools call it):
 
-    recsys build --data DIR --index INDEX_DIR
+    recsys build --data DIR --index INDEX_DIR [--encoder NAME] [--engine local|dask] [--full] [--ranker blend|ltr]
+    recsys rollback --index INDEX_DIR
+    recsys finetune --data DIR [--out models/finetuned] [--split last-day] [--epochs 1]
     recsys recommend --index INDEX_DIR --user USER_ID [-k 10] [--json]
     recsys similar --index INDEX_DIR --item PRODUCT_ID [-k 10] [--json]
     recsys query --index INDEX_DIR [-k 10] [--json] "free text" ["more text" …]
     recsys inspect --index INDEX_DIR
+    recsys encoders [prepare --encoder NAME --engine torch|onnx-int8|all]
+    recsys profile --index INDEX_DIR --user USER_ID [--json]
     recsys serve --index INDEX_DIR [--host 127.0.0.1] [--port 8000] [--events-db FILE] [--config FILE] [--keys FILE]
     recsys keys create --keys FILE --tenant NAME [--admin]
+    recsys ads match --index INDEX_DIR --campaigns FILE (--user ID | --text "..." | --item ID) [--json]
+    recsys audience build --index INDEX_DIR --campaigns FILE --out DIR [--size N] [--min-score S]
+                          [--holdout 0.1] [--max-per-user M] [--engine local|dask]
+    recsys audience evaluate --data DIR --out OUT_DIR
 
 Errors go to stderr with the exit code of their class (see recsys.errors).
 """
@@ -16,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
@@ -67,13 +75,29 @@ def build(
     config: ConfigOpt = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Ignore events after this UTC time.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+    encoder_engine: Annotated[Literal["torch", "onnx-int8", "auto"], typer.Option(
+        "--encoder-engine", help="Run the encoder with torch (CUDA fp16 when present) or ONNX int8 on CPU; "
+        "auto = ONNX when `recsys encoders prepare` has built it, else torch.")] = "torch",
+    engine: Annotated[Literal["local", "dask"], typer.Option(
+        "--engine", help="Encode in this process (local) or on a Dask cluster (dask).")] = "local",
+    dask_address: Annotated[Optional[str], typer.Option(
+        "--dask-address", help="Dask scheduler address; default: a LocalCluster (2 workers × 1 thread).")] = None,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Re-encode everything instead of reusing the current version's unchanged vectors.")] = False,
+    target_recall: Annotated[float, typer.Option(
+        "--target-recall", min=0.5, max=1.0,
+        help="ANN auto-tuning target: recall@10 against exact search (≥ 50k items).")] = 0.95,
+    ranker: Annotated[Literal["blend", "ltr"], typer.Option(
+        "--ranker", help="blend: the weighted blend; ltr: also train the LightGBM learned ranker into the index.")] = "blend",
 ) -> None:
-    """Validate DATA, encode products and histories, build the FAISS index and signals."""
+    """Validate DATA, encode products and histories, build the FAISS index and signals.
+
+    By default only texts whose hash changed since the current version (same encoder) are encoded."""
     import pandas as pd
 
     from recsys.build import BuildOptions, build_index
+    from recsys.cli.ops import build_encoder
     from recsys.dataset import load_dataset
-    from recsys.encoders import make_encoder
 
     ds = load_dataset(data)
     err.print(f"[bold]validated[/] {len(ds.products):,} products, {len(ds.events):,} events from {data}")
@@ -81,13 +105,19 @@ def build(
         config=load_config(config) if config else BlendConfig(),
         as_of=pd.Timestamp(as_of, tz="UTC") if as_of else None,
         progress=not quiet,
+        incremental=not full,
+        target_recall=target_recall,
+        ranker=ranker,
     )
-    result = build_index(ds, index, make_encoder(encoder), opts, log=lambda m: err.print(m))
+    with build_encoder(encoder, engine, index, dask_address=dask_address, encoder_engine=encoder_engine) as enc:
+        result = build_index(ds, index, enc, opts, log=lambda m: err.print(m))
     m = result.manifest
     err.print(
         f"[green]built[/] {result.path} — {m.index.count:,} items, {m.data.n_users_with_profile:,} user profiles, "
         f"{m.index.factory}, encode {m.encode_texts_per_s:.0f} texts/s, total {result.timings['total_s']:.1f}s"
     )
+    err.print(f"lineage: {m.lineage.strategy}, {m.lineage.encoded:,} texts encoded, "
+              f"{m.lineage.reused_vectors:,} vectors reused from {m.parent or 'nothing'}")
 
 
 @app.command()
@@ -167,14 +197,9 @@ def inspect(index: IndexOpt, as_json: JsonOpt = False, verify: Annotated[bool, t
     out.print(Pretty(info, expand_all=False))
 
 
-@app.command()
-def encoders() -> None:
-    """List the encoder names `build --encoder` accepts."""
-    from recsys.encoders import available_encoders
+from recsys.cli.encoders_cli import encoders_app as _encoders_app  # noqa: E402
 
-    for name in available_encoders():
-        print(name)
-
+app.add_typer(_encoders_app, name="encoders")
 
 from recsys.cli.evaluate import evaluate as _evaluate, tune as _tune  # noqa: E402
 
@@ -185,6 +210,26 @@ from recsys.cli.serve import keys_app as _keys_app, serve as _serve  # noqa: E40
 
 app.command(name="serve")(_serve)
 app.add_typer(_keys_app, name="keys")
+
+from recsys.cli.ads import ads_app as _ads_app  # noqa: E402
+
+app.add_typer(_ads_app, name="ads")
+
+from recsys.cli.audience import audience_app as _audience_app  # noqa: E402
+
+app.add_typer(_audience_app, name="audience")
+
+from recsys.cli.profile_cli import profile as _profile  # noqa: E402
+
+app.command(name="profile")(_profile)
+
+from recsys.cli.ops import rollback as _rollback  # noqa: E402
+
+app.command(name="rollback")(_rollback)
+
+from recsys.cli.finetune_cli import finetune as _finetune  # noqa: E402
+
+app.command(name="finetune")(_finetune)
 
 
 def main() -> None:
