@@ -1,7 +1,7 @@
 """HTTP load benchmark of `recsys serve` on loopback against a synthetic catalogue.
 
     python benchmarks/bench_api.py --items 100000 [--levels 1,4,16,64] [--duration 10] [--out FILE]
-    python benchmarks/bench_api.py --items 1000000 --index /tmp/bench-1m   # reuse a built index
+    python benchmarks/bench_api.py --items 1000000 --index indexes/bench-1m   # reuse a built index
 
 Builds a seeded synthetic catalogue (titles from a small vocabulary, Zipf-skewed events) with the
 hashing encoder at 384 dimensions (MiniLM's width; the encoder itself is not what is measured), starts

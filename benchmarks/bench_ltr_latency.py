@@ -4,7 +4,7 @@ Builds (or reuses) an index with `--ranker ltr`, then times `Recommender.for_use
 with the `LearnedRanker` and with the `BlendRanker` over the same artifacts, interleaved so both see
 the same machine load. Writes JSON with machine info and the git sha.
 
-    python benchmarks/bench_ltr_latency.py --data data/amazon2018_gift_cards --index /tmp/gc_ltr \
+    python benchmarks/bench_ltr_latency.py --data data/amazon2018_gift_cards --index indexes/gc_ltr \
         --out benchmarks/results/gift_cards-ltr/latency.json
 """
 
