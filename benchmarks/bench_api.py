@@ -58,8 +58,8 @@ def synthetic(n_items: int, n_users: int, events_per_user: int, seed: int = 0) -
 
 
 def build(index: Path, n_items: int, n_users: int) -> dict[str, object]:
-    from recsys.build import BuildOptions, build_index
-    from recsys.dataset import make_dataset
+    from recsys.build.pipeline import BuildOptions, build_index
+    from recsys.data.dataset import make_dataset
     from recsys.encoders import make_encoder
 
     t = time.perf_counter()

@@ -27,10 +27,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from recsys.cli.evaluate import _git_sha, machine_info  # noqa: E402
-from recsys.dataset import load_dataset  # noqa: E402
+from recsys.data.dataset import load_dataset  # noqa: E402
 from recsys.encoders import Encoder, make_encoder, onnx_folder  # noqa: E402
 from recsys.encoders.models import model_spec  # noqa: E402
-from recsys.text import product_texts  # noqa: E402
+from recsys.text.builders import product_texts  # noqa: E402
 
 SAMPLE = REPO / "data" / "amazon2018_gift_cards"
 MODELS = ("all-MiniLM-L6-v2", "multilingual-e5-small")

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from recsys.artifacts import load_artifacts
-from recsys.build import BuildOptions, build_index
+from recsys.build.pipeline import BuildOptions, build_index
 from recsys.cli.evaluate import _git_sha, machine_info
-from recsys.dataset import Dataset, load_dataset
+from recsys.data.dataset import Dataset, load_dataset
 from recsys.encoders import make_encoder
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys.build import BuildOptions, build_index
+from recsys.build.pipeline import BuildOptions, build_index
 from recsys.cli.evaluate import _git_sha, machine_info
-from recsys.dataset import load_dataset
+from recsys.data.dataset import load_dataset
 from recsys.encoders import make_encoder
 from recsys.index import set_search_threads
-from recsys.ltr.ranker import LearnedRanker
-from recsys.ranker import BlendRanker
+from recsys.ranking.ltr.ranker import LearnedRanker
+from recsys.ranking.blend_ranker import BlendRanker
 from recsys.recommender import Recommender
 
 

@@ -3,9 +3,9 @@
     python benchmarks/bench_sentiment.py [--data data/amazon2018_gift_cards] [--out benchmarks/results/sentiment.json]
 
 Reviews with a rating and text: 4–5★ are positive, 1–2★ negative, 3★ left out of the binary task.
-The scorer is the one the ranker uses for unrated reviews (`recsys.sentiment.default_scorer`: VADER for
+The scorer is the one the ranker uses for unrated reviews (`recsys.text.sentiment.default_scorer`: VADER for
 English, SnowNLP for Chinese; these reviews are all English). A review is predicted negative when its
-score is below −0.05 (VADER's neutral band, the rule `recsys.profiles` uses to flip a review's sign).
+score is below −0.05 (VADER's neutral band, the rule `recsys.features.profiles` uses to flip a review's sign).
 Reported: accuracy, balanced accuracy (mean of the two class recalls; the data is 99% positive, so
 plain accuracy mostly measures the majority), both with a seeded 95% bootstrap CI, the always-positive
 baseline, and Spearman's rho of score vs stars over all rated reviews (1–5★). Rows and distinct texts
@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.cli.evaluate import _git_sha, machine_info
-from recsys.sentiment import NEUTRAL_BAND, default_scorer
+from recsys.text.sentiment import NEUTRAL_BAND, default_scorer
 
 ROOT = Path(__file__).resolve().parents[1]
 

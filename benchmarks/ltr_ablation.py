@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.cli.evaluate import _git_sha, machine_info
-from recsys.dataset import load_dataset
+from recsys.data.dataset import load_dataset
 from recsys.encoders import CachedEncoder, make_encoder
 from recsys.evaluation import EvalConfig, evaluate_methods, write_report
 from recsys.evaluation.ltr_scorers import ABLATIONS, ltr_methods

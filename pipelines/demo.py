@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from recsys import Recommender, load_dataset, make_encoder  # noqa: E402
-from recsys.build import BuildOptions, build_index  # noqa: E402
+from recsys.build.pipeline import BuildOptions, build_index  # noqa: E402
 from recsys.cli.render import err, print_results  # noqa: E402
 
 QUERY = "a gift card for a coffee lover who likes Starbucks"

@@ -3,7 +3,7 @@
     python pipelines/make_synthetic.py --products 1000000 --users 1000000 --out data/synthetic_1m [--seed 0]
         [--seed-data data/amazon2018_gift_cards] [--events-per-user 5] [--skip-validation]
 
-Product and review texts recombine real fields of the seed dataset (see `recsys.synth`). The result is
+Product and review texts recombine real fields of the seed dataset (see `recsys.data.synth`). The result is
 validated like any input before it is written (at a million rows validation takes longer than
 generating; `--skip-validation` skips it, the generator's output is canonical by construction and tested).
 """
@@ -14,9 +14,9 @@ import argparse
 import time
 from pathlib import Path
 
-from recsys import schema as S
-from recsys.dataset import load_dataset, make_dataset
-from recsys.synth import SynthParams, synthesize
+from recsys.data import schema as S
+from recsys.data.dataset import load_dataset, make_dataset
+from recsys.data.synth import SynthParams, synthesize
 
 REPO = Path(__file__).resolve().parents[1]
 

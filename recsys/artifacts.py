@@ -11,15 +11,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.config import BlendConfig, parse_config
 from recsys.errors import ArtifactError, IndexMismatchError
 from recsys.index import Manifest, VectorIndex, load_index, resolve_version
-from recsys.signals import ItemSignals
-from recsys.vectors import VectorTable
+from recsys.features.signals import ItemSignals
+from recsys.index.vectors import VectorTable
 
 if TYPE_CHECKING:
-    from recsys.ltr.model import LearnedModel
+    from recsys.ranking.ltr.model import LearnedModel
 
 __all__ = ["Artifacts", "FILES", "OPTIONAL_FILES", "load_artifacts"]
 
@@ -134,7 +134,7 @@ def load_artifacts(
     products = pd.read_parquet(root / FILES["products"])
     if len(products) != len(items):
         raise ArtifactError(f"{root}: {len(products)} products but {len(items)} item vectors; rebuild")
-    from recsys.ltr.model import load_model  # lazy: lightgbm loads only for index reads
+    from recsys.ranking.ltr.model import load_model  # lazy: lightgbm loads only for index reads
 
     if config is None:
         config = parse_config(json.loads((root / FILES["config"]).read_text()), str(root / FILES["config"]))

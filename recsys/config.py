@@ -27,14 +27,14 @@ class BlendWeights(BaseModel):
     trending: float = Field(0.05, ge=0)
     rating: float = Field(0.05, ge=0)
     cooc: float = Field(0.5, ge=0)
-    #: Relative review sentiment in [-1, 1] (`recsys.signals`): items reviewed worse than the catalogue's
+    #: Relative review sentiment in [-1, 1] (`recsys.features.signals`): items reviewed worse than the catalogue's
     #: usual score lower. Small by default: on rated data it overlaps `rating`; it matters for reviews
     #: without stars, whose sentiment comes from the text.
     sentiment: float = Field(0.05, ge=0)
 
 
 class ProfileConfig(BaseModel):
-    """User-profile parameters (see `recsys.profiles`)."""
+    """User-profile parameters (see `recsys.features.profiles`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     half_life_days: float = Field(365.0, gt=0)

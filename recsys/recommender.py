@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 
 from recsys.artifacts import POSITION, WEIGHT, Artifacts, load_artifacts
-from recsys.blend import Filters
+from recsys.ranking.blend import Filters
 from recsys.config import BlendConfig
 from recsys.encoders import Encoder, make_encoder, query_engine
 from recsys.errors import IndexMismatchError, UnknownItemError, UnknownUserError
-from recsys.explain import because_texts
-from recsys.portraits import interests_for
-from recsys.ranker import Ranked, make_ranker
+from recsys.explain.reasons import because_texts
+from recsys.explain.portraits import interests_for
+from recsys.ranking.blend_ranker import Ranked, make_ranker
 
 __all__ = ["Recommender", "Recommendation", "RecommendationList", "Strategy"]
 
@@ -130,7 +130,7 @@ class Recommender:
             return out
         ranked = self.ranker.rank(vec, k=k, filters=filters, history_pos=pos, history_w=w)
         because = None
-        if explain:  # the reason names the user's interest cluster (recsys.portraits), in their language
+        if explain:  # the reason names the user's interest cluster (recsys.explain.portraits), in their language
             interests, lang = interests_for(self.art, hist)
             because = because_texts(self.art, ranked.positions, hist, interests=interests, lang=lang)
         return self._answer(ranked, "personal", None, user_id, because)

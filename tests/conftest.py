@@ -93,8 +93,8 @@ def tiny_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A built index over the tiny data with the hashing encoder (milliseconds)."""
-    from recsys.build import BuildOptions, build_index
-    from recsys.dataset import make_dataset
+    from recsys.build.pipeline import BuildOptions, build_index
+    from recsys.data.dataset import make_dataset
     from recsys.encoders import make_encoder
 
     products, events = tiny_frames()

@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from recsys.text import clean_text
+from recsys.text.builders import clean_text
 
 __all__ = ["AdCopy", "LandingProduct", "make_copy", "HEADLINE_CHARS", "BODY_CHARS"]
 

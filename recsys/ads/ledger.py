@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.ads.auction import CampaignSpend, event_cost
 from recsys.ads.campaigns import Campaign
 from recsys.store.base import CAMPAIGN_ID

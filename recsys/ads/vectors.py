@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.ads.campaigns import Campaign
 from recsys.ads.copy import AdCopy, LandingProduct, make_copy
 from recsys.artifacts import Artifacts

@@ -23,7 +23,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.ads.campaigns import Campaign
 from recsys.ads.vectors import campaign_vectors
 from recsys.artifacts import POSITION, Artifacts

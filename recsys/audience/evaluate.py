@@ -1,9 +1,9 @@
 """Offline audience quality: would the audiences have reached the users who then bought?
 
-Protocol: a global-time split (``recsys.evaluation.split``; default cutoff the 90% quantile of
+Protocol: a global-time split (``recsys.data.splits``; default cutoff the 90% quantile of
 interaction times). Every product bought, reviewed or rated by at least ``min_users`` targetable users
 in the test period becomes a campaign with that product as its landing page. A train-only index is
-built with ``recsys.build.build_index`` (train + validation events, i.e. everything up to the cutoff),
+built with ``recsys.build.pipeline.build_index`` (train + validation events, i.e. everything up to the cutoff),
 and audiences are built from it with the production code path (no cross-campaign cap, no holdout).
 Targetable users are those with a profile in the train index; users who had already bought the product
 before the cutoff are excluded from the audience *and* from the positives, as the builder would.
@@ -26,16 +26,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.ads.campaigns import Campaign
 from recsys.artifacts import load_artifacts
 from recsys.audience.build import BOUGHT_EVENTS, AudienceParams, build_for_index
 from recsys.audience.engine import LocalEngine
-from recsys.build import BuildOptions, build_index
-from recsys.dataset import make_dataset
+from recsys.build.pipeline import BuildOptions, build_index
+from recsys.data.dataset import make_dataset
 from recsys.encoders import Encoder
 from recsys.errors import ConfigError
-from recsys.evaluation.split import interactions, split_events, train_valid_events
+from recsys.data.splits import interactions, split_events, train_valid_events
 
 __all__ = ["AudienceEvalConfig", "evaluate_audiences", "score_audience"]
 

@@ -104,7 +104,7 @@ def evaluate(
 
     from recsys.audience.evaluate import AudienceEvalConfig, evaluate_audiences
     from recsys.cli.evaluate import _git_sha, machine_info
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
     from recsys.encoders import make_encoder
     from recsys.errors import ConfigError
 

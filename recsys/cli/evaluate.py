@@ -73,7 +73,7 @@ def evaluate(
     import pandas as pd
 
     from recsys.config import BlendConfig, load_config
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
     from recsys.encoders import CachedEncoder, make_encoder
     from recsys.evaluation import EvalConfig, evaluate_methods, write_report
     from recsys.evaluation.methods import all_methods
@@ -115,7 +115,7 @@ def tune(
     from tqdm import tqdm
 
     from recsys.config import BlendConfig, load_config
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
     from recsys.encoders import CachedEncoder, make_encoder
     from recsys.evaluation import build_eval_data, split_events
     from recsys.evaluation.blend_scorers import BlendScorer

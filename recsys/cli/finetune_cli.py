@@ -38,10 +38,10 @@ def finetune(
     """Fine-tune the encoder on (recent history text → next product text) pairs with in-batch negatives."""
     from tqdm import tqdm
 
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
     from recsys.errors import ConfigError
-    from recsys.evaluation.split import SPLIT_SCHEMES
-    from recsys.finetune import TrainOptions, finetune_dataset
+    from recsys.data.splits import SPLIT_SCHEMES
+    from recsys.encoders.finetune import TrainOptions, finetune_dataset
 
     if split is not None and split not in SPLIT_SCHEMES:
         raise ConfigError(f"--split {split!r} is not a split scheme; use one of {', '.join(SPLIT_SCHEMES)}")

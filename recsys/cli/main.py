@@ -28,7 +28,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from recsys.blend import Filters
+from recsys.ranking.blend import Filters
 from recsys.cli.render import err, print_json, print_results
 from recsys.config import BlendConfig, load_config
 from recsys.errors import RecsysError
@@ -95,9 +95,9 @@ def build(
     By default only texts whose hash changed since the current version (same encoder) are encoded."""
     import pandas as pd
 
-    from recsys.build import BuildOptions, build_index
+    from recsys.build.pipeline import BuildOptions, build_index
     from recsys.cli.ops import build_encoder
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
 
     ds = load_dataset(data)
     err.print(f"[bold]validated[/] {len(ds.products):,} products, {len(ds.events):,} events from {data}")

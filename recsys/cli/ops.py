@@ -42,7 +42,7 @@ def build_encoder(name: str, engine: Engine, index: Path, *, dask_address: str |
     if engine == "local":
         yield make_encoder(name, engine=encoder_engine)  # type: ignore[arg-type]
         return
-    from recsys.distributed import DaskEncoder, dask_client
+    from recsys.build.distributed import DaskEncoder, dask_client
 
     work_dir = index / DASK_WORK_DIR
     err.print(f"encoding on Dask ({dask_address or 'LocalCluster, 2 workers × 1 thread'}), partitions in {work_dir}")

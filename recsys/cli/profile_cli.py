@@ -46,7 +46,7 @@ def profile(
     """A user's interest portrait: interest clusters with top terms and example items, categories, terms,
     and the past items (with signed weight and review sentiment) that drive the profile."""
     from recsys.artifacts import load_artifacts
-    from recsys.portraits import portrait
+    from recsys.explain.portraits import portrait
 
     art = load_artifacts(index)
     if not art.knows_user(user):

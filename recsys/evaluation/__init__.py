@@ -21,7 +21,7 @@ from recsys.evaluation.ranking import rank_in_batches, top_k
 from recsys.evaluation.runner import EvalConfig, evaluate_methods
 from recsys.evaluation.report import write_report
 from recsys.evaluation.scorer import Scorer
-from recsys.evaluation.split import Split, split_events, train_valid_events
+from recsys.data.splits import Split, split_events, train_valid_events
 
 __all__ = [
     "BM25Scorer",

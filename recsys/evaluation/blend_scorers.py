@@ -19,14 +19,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.config import FEATURES, BlendConfig
-from recsys.dataset import Dataset
+from recsys.data.dataset import Dataset
 from recsys.encoders import Encoder
 from recsys.evaluation.data import EvalData
 from recsys.evaluation.scorer import require_fitted
-from recsys.profiles import ProfileParams, build_profiles, event_weights
-from recsys.signals import SignalParams, compute_signals, cooccurrence
+from recsys.features.profiles import ProfileParams, build_profiles, event_weights
+from recsys.features.signals import SignalParams, compute_signals, cooccurrence
 
 __all__ = ["BlendScorer", "IndexedBlendScorer", "config_from_params", "params_from_config"]
 
@@ -91,7 +91,7 @@ class BlendScorer:
                        "static": static.astype(np.float32), "w": wts}
 
     def _item_vectors(self, data: EvalData) -> np.ndarray:
-        from recsys.text import product_texts
+        from recsys.text.builders import product_texts
 
         return self.encoder.encode(product_texts(data.products), kind="passage")
 
@@ -128,7 +128,7 @@ class IndexedBlendScorer:
 
     def fit(self, data: EvalData, params: dict[str, Any]) -> None:
         from recsys.artifacts import load_artifacts
-        from recsys.build import BuildOptions, build_index
+        from recsys.build.pipeline import BuildOptions, build_index
         from recsys.recommender import Recommender
 
         from recsys.index import set_search_threads

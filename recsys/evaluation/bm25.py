@@ -6,7 +6,7 @@ history item contributes its whole document: on amazon2018_gift_cards (last-day)
 reference numbers (R@10 .091 / R@50 .347 vs .089 / .338), while titles only give R@50 .19. Scoring is
 one sparse product, ``query_term_counts @ bm25_weightsᵀ``, which equals ``bm25s.BM25.get_scores`` for
 each user (a token counted as often as it occurs in the query) without a per-user loop.
-Text is tokenized with `recsys.tokenize` (jieba for Chinese runs; for English text it yields exactly the
+Text is tokenized with `recsys.text.tokenize` (jieba for Chinese runs; for English text it yields exactly the
 tokens of ``bm25s.tokenize(..., stopwords="en")``), so Chinese and mixed catalogues get real words.
 """
 
@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.errors import ConfigError
 from recsys.evaluation.data import EvalData
 from recsys.evaluation.scorer import require_fitted
-from recsys.tokenize import tokenize_many
+from recsys.text.tokenize import tokenize_many
 
 __all__ = ["BM25Scorer", "product_documents", "user_queries", "query_term_matrix"]
 

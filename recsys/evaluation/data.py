@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.errors import DataValidationError, Problem, UnknownUserError
 
 __all__ = ["EvalData", "build_eval_data", "tie_ranks"]

@@ -19,12 +19,12 @@ from recsys.encoders import Encoder
 from recsys.errors import ConfigError
 from recsys.evaluation.data import EvalData
 from recsys.evaluation.scorer import Scorer, require_fitted
-from recsys.ltr.candidates import SOURCES, CandidateParams, generate_candidates, item_neighbours
-from recsys.ltr.context import ItemContext, ordered_histories, user_batch
-from recsys.ltr.features import FEATURE_GROUPS, feature_names
-from recsys.ltr.model import LearnedModel
-from recsys.ltr.scoring import exact_scoring_search, model_scores, score_batch
-from recsys.ltr.train import NEIGHBOUR_SLACK, TrainParams, context_for, fit_ranker
+from recsys.ranking.ltr.candidates import SOURCES, CandidateParams, generate_candidates, item_neighbours
+from recsys.ranking.ltr.context import ItemContext, ordered_histories, user_batch
+from recsys.ranking.ltr.features import FEATURE_GROUPS, feature_names
+from recsys.ranking.ltr.model import LearnedModel
+from recsys.ranking.ltr.scoring import exact_scoring_search, model_scores, score_batch
+from recsys.ranking.ltr.train import NEIGHBOUR_SLACK, TrainParams, context_for, fit_ranker
 
 __all__ = ["MultiSourceScorer", "LTRScorer", "ltr_methods", "ABLATIONS"]
 
@@ -50,7 +50,7 @@ class MultiSourceScorer:
         return [{}]
 
     def fit(self, data: EvalData, params: dict[str, Any]) -> None:
-        from recsys.text import product_texts
+        from recsys.text.builders import product_texts
 
         self._vectors = self.encoder.encode(product_texts(data.products), kind="passage")
         ev = data.train_events

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.errors import ConfigError, DataValidationError, Problem, RecsysError
 from recsys.evaluation import metrics as M
 from recsys.evaluation.data import EvalData, build_eval_data
@@ -27,7 +27,7 @@ from recsys.evaluation.ranking import DEFAULT_BATCH, rank_in_batches
 from recsys.evaluation.report import write_report
 from recsys.evaluation.sampled import sampled_metrics, sampled_target_ranks
 from recsys.evaluation.scorer import Scorer
-from recsys.evaluation.split import (
+from recsys.data.splits import (
     SPLIT_SCHEMES,
     Split,
     SplitScheme,

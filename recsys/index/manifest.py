@@ -71,7 +71,7 @@ class DataInfo(_Frozen):
 
 
 class Lineage(_Frozen):
-    """How this version was derived from its parent (see recsys.incremental)."""
+    """How this version was derived from its parent (see recsys.build.incremental)."""
 
     #: "full" (everything encoded, fresh index), "rebuild" (reused vectors, fresh index),
     #: "append" (parent index copied, new vectors added), "reuse_quantizer" (parent's trained index refilled).

@@ -13,7 +13,7 @@ from fastapi import Response
 
 from recsys.ads.answer import ads_beside
 from recsys.artifacts import POSITION
-from recsys.blend import Filters
+from recsys.ranking.blend import Filters
 from recsys.errors import UnknownUserError
 from recsys.recommender import RecommendationList
 from recsys.service.configs import Resolved

@@ -16,11 +16,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.artifacts import Artifacts
 from recsys.config import BlendConfig
-from recsys.ranker import BlendRanker, Ranked
-from recsys.signals import DEFAULT_EVENT_WEIGHTS, ItemSignals
+from recsys.ranking.blend_ranker import BlendRanker, Ranked
+from recsys.features.signals import DEFAULT_EVENT_WEIGHTS, ItemSignals
 
 __all__ = ["LiveSignals", "LiveRanker", "built_weights", "effective_popularity", "effective_trending"]
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.artifacts import POSITION, WEIGHT, Artifacts
 from recsys.config import BlendConfig
 from recsys.encoders import Encoder
-from recsys.profiles import ProfileParams, build_profiles, event_weights
-from recsys.text import text_hash
+from recsys.features.profiles import ProfileParams, build_profiles, event_weights
+from recsys.text.builders import text_hash
 
 __all__ = ["UserState", "TextVectors", "merge_history", "online_user"]
 

@@ -1,4 +1,4 @@
-"""The profile endpoint's portrait: a thin call into `recsys.portraits` (interest clusters with labels and
+"""The profile endpoint's portrait: a thin call into `recsys.explain.portraits` (interest clusters with labels and
 examples, categories, terms, past items with weights and review sentiment, searches)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from recsys.artifacts import Artifacts
-from recsys.portraits import PortraitParams
-from recsys.portraits import portrait as _portrait
+from recsys.explain.portraits import PortraitParams
+from recsys.explain.portraits import portrait as _portrait
 
 __all__ = ["portrait"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from recsys.schema import EventType
+from recsys.data.schema import EventType
 
 __all__ = ["EventIn", "EventBatch", "EventsAck", "TextRequest", "RecommendationOut", "RecommendationsOut", "AdOut",
            "ReloadOut"]

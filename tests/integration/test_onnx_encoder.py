@@ -22,8 +22,8 @@ MODELS = ["all-MiniLM-L6-v2", "multilingual-e5-small"]
 
 @pytest.fixture(scope="module")
 def product_texts_sample() -> list[str]:
-    from recsys.dataset import load_dataset
-    from recsys.text import product_texts
+    from recsys.data.dataset import load_dataset
+    from recsys.text.builders import product_texts
 
     texts = list(dict.fromkeys(product_texts(load_dataset(SAMPLE).products)))
     rng = np.random.default_rng(7)
@@ -68,8 +68,8 @@ def test_batch_companions_barely_move_vectors() -> None:
 
 
 def test_index_built_with_torch_answers_onnx_queries(tmp_path: Path) -> None:
-    from recsys.build import BuildOptions, build_index
-    from recsys.dataset import load_dataset, make_dataset
+    from recsys.build.pipeline import BuildOptions, build_index
+    from recsys.data.dataset import load_dataset, make_dataset
     from recsys.recommender import Recommender
 
     products = load_dataset(SAMPLE).products.head(300)

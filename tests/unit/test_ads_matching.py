@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.ads import campaign_vectors, parse_campaigns
 from recsys.ads.answer import ads_beside
 from recsys.ads.auction import AdParams

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from recsys.blend import Filters, blend_scores, filter_mask, mmr_select, top_k_order
+from recsys.ranking.blend import Filters, blend_scores, filter_mask, mmr_select, top_k_order
 from recsys.config import BlendConfig, BlendWeights, load_config
 from recsys.errors import ConfigError
 

@@ -8,7 +8,7 @@ import pytest
 
 from recsys import IndexMismatchError, make_dataset
 from recsys.artifacts import load_artifacts
-from recsys.build import BuildOptions, build_index
+from recsys.build.pipeline import BuildOptions, build_index
 from recsys.encoders import make_encoder
 from recsys.index import Manifest, list_versions
 

@@ -1,4 +1,4 @@
-"""recsys.dataset: normalisation, loading a folder, one error for all problems, fingerprints."""
+"""recsys.data.dataset: normalisation, loading a folder, one error for all problems, fingerprints."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import dataset, schema
-from recsys.dataset import (
+from recsys.data import dataset, schema
+from recsys.data.dataset import (
     Dataset,
     load_dataset,
     make_dataset,
@@ -204,7 +204,7 @@ def test_fingerprint_follows_content() -> None:
 
 def test_fingerprint_is_stable_across_processes() -> None:
     code = (
-        "import pandas as pd; from recsys.dataset import make_dataset; "
+        "import pandas as pd; from recsys.data.dataset import make_dataset; "
         "p = pd.DataFrame({'product_id': ['P1', 'P2'], 'title': ['Mug', 'Tea']}); "
         "print(make_dataset(p).fingerprint())"
     )

@@ -11,8 +11,8 @@ import pytest
 
 from recsys import make_dataset
 from recsys.artifacts import load_artifacts
-from recsys.build import BuildOptions, build_index
-from recsys.distributed import DaskEncoder, dask_client, encode_partitions, plan_partitions, write_partitions
+from recsys.build.pipeline import BuildOptions, build_index
+from recsys.build.distributed import DaskEncoder, dask_client, encode_partitions, plan_partitions, write_partitions
 from recsys.encoders import make_encoder
 from recsys.errors import EncoderError
 
@@ -87,7 +87,7 @@ def test_unreachable_scheduler_is_an_encoder_error():
 def test_minilm_on_dask_matches_local(client, tmp_path):
     import pandas as pd
 
-    from recsys.text import product_texts
+    from recsys.text.builders import product_texts
 
     texts = product_texts(pd.read_parquet(SAMPLE / "products.parquet").head(200))
     local = make_encoder("all-MiniLM-L6-v2").encode(texts, kind="passage")

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.errors import ConfigError, RecsysError, UnknownUserError
 from recsys.evaluation import (
     BM25Scorer,

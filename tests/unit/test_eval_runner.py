@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import schema as S
+from recsys.data import schema as S
 import recsys.evaluation as evaluation
 from recsys.errors import ConfigError, DataValidationError
 from recsys.evaluation import (

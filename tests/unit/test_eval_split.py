@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.errors import ConfigError, DataValidationError
-from recsys.evaluation.split import (
+from recsys.data.splits import (
     drop_variant_copies,
     split_events,
     target_lists,

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.dataset import make_dataset
+from recsys.data.dataset import make_dataset
 from recsys.errors import ConfigError, EncoderError
-from recsys.finetune import (
+from recsys.encoders.finetune import (
     MARKER_FILE,
     PairOptions,
     TrainOptions,

@@ -6,7 +6,7 @@ import pytest
 
 from recsys import make_dataset
 from recsys.artifacts import load_artifacts
-from recsys.build import BuildOptions, build_index
+from recsys.build.pipeline import BuildOptions, build_index
 from recsys.encoders import make_encoder
 from recsys.errors import ArtifactError
 from recsys.index import DedupedIndex, ExactIndex, FaissIndex, IndexSpec, group_identical, load_index, measure_recall

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recsys.lang import detect_language, dominant_language, normalize, primary_language, script_counts
+from recsys.text.lang import detect_language, dominant_language, normalize, primary_language, script_counts
 
 
 def test_nfkc_folds_full_width_to_half_width():
@@ -46,10 +46,10 @@ def test_dominant_language_votes_over_texts():
 
 
 def test_public_names_exist():
-    import recsys.lang
-    import recsys.portraits
-    import recsys.sentiment
-    import recsys.tokenize
+    import recsys.text.lang
+    import recsys.explain.portraits
+    import recsys.text.sentiment
+    import recsys.text.tokenize
 
-    for mod in (recsys.lang, recsys.tokenize, recsys.sentiment, recsys.portraits):
+    for mod in (recsys.text.lang, recsys.text.tokenize, recsys.text.sentiment, recsys.explain.portraits):
         assert all(hasattr(mod, name) for name in mod.__all__), mod.__name__

@@ -8,10 +8,10 @@ import pytest
 import scipy.sparse as sp
 
 from recsys.errors import ConfigError
-from recsys.ltr.candidates import CandidateParams, exact_search, generate_candidates
-from recsys.ltr.context import assemble_context, user_batch
-from recsys.ltr.features import FEATURE_GROUPS, compute_features, feature_names
-from recsys.signals import ItemSignals
+from recsys.ranking.ltr.candidates import CandidateParams, exact_search, generate_candidates
+from recsys.ranking.ltr.context import assemble_context, user_batch
+from recsys.ranking.ltr.features import FEATURE_GROUPS, compute_features, feature_names
+from recsys.features.signals import ItemSignals
 
 N = 6
 

@@ -15,9 +15,9 @@ import pandas as pd
 from recsys.encoders import CachedEncoder, make_encoder
 from recsys.evaluation.data import build_eval_data
 from recsys.evaluation.ltr_scorers import LTRScorer
-from recsys.evaluation.split import split_events, train_valid_events
-from recsys.ltr.model import LGBParams
-from recsys.ltr.train import TrainParams
+from recsys.data.splits import split_events, train_valid_events
+from recsys.ranking.ltr.model import LGBParams
+from recsys.ranking.ltr.train import TrainParams
 from tests.unit.ltr_data import item_id, sequence_frames
 
 PARAMS = TrainParams(lgb=LGBParams(n_estimators=20, min_child_samples=5))

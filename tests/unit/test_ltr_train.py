@@ -10,9 +10,9 @@ import pytest
 
 from recsys.encoders import make_encoder
 from recsys.errors import ConfigError
-from recsys.ltr.model import LGBParams, load_model
-from recsys.ltr.train import TrainParams, holdout_last, fit_ranker
-from recsys.text import product_texts
+from recsys.ranking.ltr.model import LGBParams, load_model
+from recsys.ranking.ltr.train import TrainParams, holdout_last, fit_ranker
+from recsys.text.builders import product_texts
 from tests.unit.ltr_data import sequence_frames
 
 PARAMS = TrainParams(lgb=LGBParams(n_estimators=30, min_child_samples=5))
@@ -40,10 +40,10 @@ def test_model_learns_the_next_item_and_explains_itself(tmp_path):
     model = fit_ranker(products, events, _vectors(products), PARAMS)
     assert model.meta["holdout"] == "day" and model.meta["users_with_positive_candidate"] > 50
     # rank for a new user who walked p03, p04, p05: p06 must come first
-    from recsys.ltr.candidates import exact_search
-    from recsys.ltr.context import user_batch
-    from recsys.ltr.scoring import model_scores, score_batch
-    from recsys.ltr.train import context_for
+    from recsys.ranking.ltr.candidates import exact_search
+    from recsys.ranking.ltr.context import user_batch
+    from recsys.ranking.ltr.scoring import model_scores, score_batch
+    from recsys.ranking.ltr.train import context_for
 
     ctx, _ = context_for(products, events, _vectors(products), events["timestamp"].max())
     batch = user_batch(ctx, [np.array([3, 4, 5])])

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from recsys.artifacts import POSITION
 from recsys.cli.profile_cli import profile
-from recsys.explain import because_texts
-from recsys.portraits import (
+from recsys.explain.reasons import because_texts
+from recsys.explain.portraits import (
     CatalogueTerms,
     PortraitParams,
     catalogue_terms,

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from recsys import make_dataset
-from recsys.build import BuildOptions, build_index
+from recsys.build.pipeline import BuildOptions, build_index
 from recsys.cli.ops import rollback as rollback_cmd
 from recsys.encoders import HashingEncoder
 from recsys.errors import ArtifactError

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.blend import blend_scores
+from recsys.ranking.blend import blend_scores
 from recsys.config import BlendWeights
-from recsys.profiles import ProfileParams, event_weights, sentiment_stars
-from recsys.sentiment import LanguageRoutedScorer, SnowNLPScorer, VaderScorer, rating_sentiment, score_events
-from recsys.signals import ItemSignals, SignalParams, compute_signals, item_sentiment
+from recsys.features.profiles import ProfileParams, event_weights, sentiment_stars
+from recsys.text.sentiment import LanguageRoutedScorer, SnowNLPScorer, VaderScorer, rating_sentiment, score_events
+from recsys.features.signals import ItemSignals, SignalParams, compute_signals, item_sentiment
 
 T0 = pd.Timestamp("2024-01-31", tz="UTC")
 COLS = ["user_id", "product_id", "event_type", "timestamp", "rating", "text"]

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.artifacts import POSITION, WEIGHT
-from recsys.dataset import empty_events, normalize_events
+from recsys.data.dataset import empty_events, normalize_events
 from recsys.encoders import make_encoder
 from recsys.service.live import built_weights, effective_popularity
 from recsys.service.online import TextVectors, merge_history, online_user

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys import schema as S
-from recsys.dataset import normalize_events
+from recsys.data import schema as S
+from recsys.data.dataset import normalize_events
 from recsys.errors import ArtifactError
 from recsys.store import EventStore, SQLiteEventStore
 

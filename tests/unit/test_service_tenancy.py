@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from recsys.build import BuildOptions, build_index
-from recsys.dataset import make_dataset
+from recsys.build.pipeline import BuildOptions, build_index
+from recsys.data.dataset import make_dataset
 from recsys.encoders import make_encoder
 from recsys.errors import ConfigError
 from recsys.index import point_current, resolve_version

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.profiles import ProfileParams, build_profiles, event_weights
-from recsys.signals import SignalParams, compute_signals, cooccurrence, decay
+from recsys.features.profiles import ProfileParams, build_profiles, event_weights
+from recsys.features.signals import SignalParams, compute_signals, cooccurrence, decay
 
 T0 = pd.Timestamp("2024-01-31", tz="UTC")
 

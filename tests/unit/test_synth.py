@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from recsys import make_dataset
-from recsys import schema as S
-from recsys.dataset import Dataset
-from recsys.synth import SynthParams, synthesize
+from recsys.data import schema as S
+from recsys.data.dataset import Dataset
+from recsys.data.synth import SynthParams, synthesize
 
 from ..conftest import tiny_frames
 

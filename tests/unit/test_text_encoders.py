@@ -6,7 +6,7 @@ import pytest
 
 from recsys.encoders import HashingEncoder, make_encoder
 from recsys.errors import EncoderError
-from recsys.text import clean_text, product_texts, text_hash
+from recsys.text.builders import clean_text, product_texts, text_hash
 
 
 def test_clean_text_strips_html_debris():

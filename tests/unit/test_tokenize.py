@@ -7,7 +7,7 @@ import logging
 import bm25s
 import pytest
 
-from recsys.tokenize import tokenize, tokenize_many
+from recsys.text.tokenize import tokenize, tokenize_many
 
 
 @pytest.mark.parametrize("text", [

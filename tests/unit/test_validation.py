@@ -1,4 +1,4 @@
-"""recsys.validation: one test per kind of problem, on tiny hand-made canonical frames."""
+"""recsys.data.validation: one test per kind of problem, on tiny hand-made canonical frames."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import schema, validation
+from recsys.data import schema, validation
 from recsys.errors import Problem
-from recsys.validation import validate_events, validate_products
+from recsys.data.validation import validate_events, validate_products
 
 CATALOGUE = pd.Index(["P1", "P2", "P3"])
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 import pandas as pd
 from fastapi import APIRouter, Request
 
-from recsys import schema as S
-from recsys.dataset import normalize_events
+from recsys.data import schema as S
+from recsys.data.dataset import normalize_events
 from recsys.errors import DataValidationError, Problem
 from recsys.store import CAMPAIGN_ID
 from recsys.service.ads import ad_event_problems
 from recsys.service.deps import SettingsDep, StoreDep, TenantDep
 from recsys.service.schemas import EventBatch, EventsAck
-from recsys.validation import validate_events
+from recsys.data.validation import validate_events
 
 router = APIRouter(prefix="/v1", tags=["events"])
 _FILE = "request body"

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from recsys.blend import Filters
+from recsys.ranking.blend import Filters
 from recsys.errors import ConfigError
 from recsys.service.answers import UserQuery, ads_for, recommend_for_user, render
 from recsys.service.deps import CatalogDep, SettingsDep, StoreDep, TenantDep, check_k

@@ -2,7 +2,7 @@
 with its top terms and example items in the user's language. Pure: arrays and frames in, values out.
 
 Clustering: the user's items with positive net event weight (event weights are already time-decayed,
-see `recsys.profiles`) are grouped by average-linkage hierarchical clustering of their vectors under
+see `recsys.features.profiles`) are grouped by average-linkage hierarchical clustering of their vectors under
 cosine distance (scipy), cut at `merge_distance`; when that leaves more than `max_clusters` groups the
 tree is cut into exactly `max_clusters`. A cluster's `share` is its part of the user's positive,
 time-decayed weight, so recent heavy interests come first and old ones fade.
@@ -27,12 +27,12 @@ import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import fcluster, linkage
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.artifacts import POSITION, WEIGHT, Artifacts
-from recsys.explain import verb
-from recsys.lang import HAN_CLASS, dominant_language
-from recsys.sentiment import score_events
-from recsys.tokenize import tokenize
+from recsys.explain.reasons import verb
+from recsys.text.lang import HAN_CLASS, dominant_language
+from recsys.text.sentiment import score_events
+from recsys.text.tokenize import tokenize
 
 __all__ = [
     "PortraitParams",

@@ -18,20 +18,20 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.artifacts import FILES, POSITION, WEIGHT
 from recsys.config import BlendConfig
-from recsys.dataset import Dataset
+from recsys.data.dataset import Dataset
 from recsys.encoders import Encoder
 from recsys.index import Manifest, TunedIndex, TuneOptions, choose_index, measure_recall, point_current, tune_index
 from recsys.index.autotune import tuning_fields
-from recsys.incremental import Previous, ReusePlan, derive_index, encode_reusing, load_previous, plan_reuse
+from recsys.build.incremental import Previous, ReusePlan, derive_index, encode_reusing, load_previous, plan_reuse
 from recsys.index.manifest import DataInfo, EncoderInfo, IndexInfo, Lineage, file_sha256
 from recsys.index.store import current_version, list_versions, new_version_name, staging
-from recsys.profiles import ProfileParams, build_profiles, event_weights
-from recsys.signals import SignalParams, compute_signals, cooccurrence
-from recsys.text import product_texts, text_hashes
-from recsys.vectors import VectorTable
+from recsys.features.profiles import ProfileParams, build_profiles, event_weights
+from recsys.features.signals import SignalParams, compute_signals, cooccurrence
+from recsys.text.builders import product_texts, text_hashes
+from recsys.index.vectors import VectorTable
 
 __all__ = ["BuildOptions", "BuildResult", "build_index", "encode_dataset", "EncodedData"]
 
@@ -52,7 +52,7 @@ class BuildOptions:
     seed: int = 0
     #: Reuse the current version's vectors for unchanged texts (when it used the same encoder weights).
     incremental: bool = True
-    #: "ltr" also trains the learned ranker (recsys.ltr) on the build's events and saves it in the version.
+    #: "ltr" also trains the learned ranker (recsys.ranking.ltr) on the build's events and saves it in the version.
     ranker: Literal["blend", "ltr"] = "blend"
 
 
@@ -186,7 +186,7 @@ def build_index(
         index.save(tmp / FILES["index"])
         (tmp / FILES["config"]).write_text(options.config.model_dump_json(indent=2), encoding="utf-8")
         if options.ranker == "ltr":
-            from recsys.ltr.train import train_for_index
+            from recsys.ranking.ltr.train import train_for_index
 
             train_for_index(tmp, ds.products, events, enc.item_vectors, options.signals, log)
         files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir())}

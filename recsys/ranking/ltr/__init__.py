@@ -5,6 +5,6 @@
 - `context`: the per-item arrays and ordered user histories those read, built from one time slice;
 - `features`: grouped (user, candidate) features; `scoring`: one batch through candidates → features;
 - `model`: train / predict / contributions / save / load; `train`: examples from an earlier slice;
-- `ranker`: `LearnedRanker`, the `recsys.ranker.Ranker` that serves an index's model.
+- `ranker`: `LearnedRanker`, the `recsys.ranking.blend_ranker.Ranker` that serves an index's model.
 Submodules are imported explicitly (this package stays light: `lightgbm` loads only when used).
 """

@@ -17,14 +17,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.errors import ConfigError
-from recsys.ltr.candidates import CandidateParams, item_neighbours
-from recsys.ltr.context import ItemContext, item_context, ordered_histories, user_batch
-from recsys.ltr.features import feature_names
-from recsys.ltr.model import LearnedModel, LGBParams, train_model
-from recsys.ltr.scoring import exact_scoring_search, score_batch
-from recsys.signals import SignalParams
+from recsys.ranking.ltr.candidates import CandidateParams, item_neighbours
+from recsys.ranking.ltr.context import ItemContext, item_context, ordered_histories, user_batch
+from recsys.ranking.ltr.features import feature_names
+from recsys.ranking.ltr.model import LearnedModel, LGBParams, train_model
+from recsys.ranking.ltr.scoring import exact_scoring_search, score_batch
+from recsys.features.signals import SignalParams
 
 __all__ = ["Holdout", "TrainParams", "holdout_last", "fit_ranker", "train_for_index", "context_for"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from bm25s.stopwords import STOPWORDS_CHINESE, STOPWORDS_EN
 
-from recsys.lang import HAN_CLASS, normalize
+from recsys.text.lang import HAN_CLASS, normalize
 
 __all__ = ["tokenize", "tokenize_many", "STOPWORDS"]
 

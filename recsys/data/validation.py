@@ -1,7 +1,7 @@
-"""Check products and events frames against the canonical schema (``recsys.schema``).
+"""Check products and events frames against the canonical schema (``recsys.data.schema``).
 
 Pure functions, no I/O. They return *every* problem found, never stop at the first, so one run shows the
-user everything to fix. They are meant for frames already passed through ``recsys.dataset.normalize_*``
+user everything to fix. They are meant for frames already passed through ``recsys.data.dataset.normalize_*``
 (which fills optional columns, casts integer ids to ``str`` and parses timestamps); on raw frames they
 report whatever the normaliser would not have fixed.
 
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys import schema
+from recsys.data import schema
 from recsys.errors import Problem
 
 __all__ = ["validate_products", "validate_events", "parse_timestamps", "blank_mask", "non_string_mask",

@@ -1,5 +1,5 @@
 """Readable reasons: which past event of the user's history a recommendation is closest to, in the
-user's language (Chinese or English), optionally naming the interest cluster (`recsys.portraits`) that
+user's language (Chinese or English), optionally naming the interest cluster (`recsys.explain.portraits`) that
 history item belongs to: "because you reviewed “X” (your interest: coffee, espresso)"."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.artifacts import POSITION, WEIGHT, Artifacts
 
 if TYPE_CHECKING:
-    from recsys.portraits import InterestCluster
+    from recsys.explain.portraits import InterestCluster
 
 __all__ = ["because_texts", "verb", "VERBS", "VERBS_ZH"]
 
@@ -57,7 +57,7 @@ def because_texts(
 ) -> list[str | None]:
     """For each recommended position, "because you <verb> <title>" naming the positively weighted history
     item whose vector is most similar (None when the history has no such item). With `interests`
-    (from `recsys.portraits.interests_for`), the reason also names the cluster of that history item when
+    (from `recsys.explain.portraits.interests_for`), the reason also names the cluster of that history item when
     the user has more than one; `lang` ("en" or "zh") picks the wording."""
     pos = history[POSITION].to_numpy(np.int64)
     keep = (pos >= 0) & (history[WEIGHT].to_numpy(float) > 0)

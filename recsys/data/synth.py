@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
-from recsys.dataset import Dataset
+from recsys.data import schema as S
+from recsys.data.dataset import Dataset
 
 __all__ = ["SynthParams", "synthesize", "EVENT_MIX"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys.ltr.candidates import CandidateParams, Candidates, VectorSearch, exact_search, generate_candidates
-from recsys.ltr.context import ItemContext, UserBatch
-from recsys.ltr.features import compute_features
-from recsys.ltr.model import LearnedModel
+from recsys.ranking.ltr.candidates import CandidateParams, Candidates, VectorSearch, exact_search, generate_candidates
+from recsys.ranking.ltr.context import ItemContext, UserBatch
+from recsys.ranking.ltr.features import compute_features
+from recsys.ranking.ltr.model import LearnedModel
 
 __all__ = ["score_batch", "model_scores", "exact_scoring_search"]
 

@@ -18,7 +18,7 @@ from recsys.errors import ArtifactError, IndexMismatchError
 
 __all__ = ["VectorTable"]
 
-_META_KEY = b"recsys.vectors"
+_META_KEY = b"recsys.index.vectors"
 
 
 @dataclass(frozen=True)

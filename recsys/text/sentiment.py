@@ -1,6 +1,6 @@
 """Review sentiment in [-1, 1]: from the star rating when there is one, otherwise from the text.
 
-Backends behind one `SentimentScorer` interface, chosen per text by `recsys.lang.primary_language`:
+Backends behind one `SentimentScorer` interface, chosen per text by `recsys.text.lang.primary_language`:
 - rating: (stars − 3) / 2, so 1★ = −1, 3★ = 0, 5★ = +1;
 - English text: VADER's compound score (a lexicon and rules; thresholds ±0.05 are its documented
   neutral band);
@@ -22,8 +22,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
-from recsys.lang import primary_language
+from recsys.data import schema as S
+from recsys.text.lang import primary_language
 
 __all__ = [
     "SentimentScorer",

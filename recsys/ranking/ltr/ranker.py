@@ -12,17 +12,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.artifacts import POSITION, Artifacts
-from recsys.blend import Filters, filter_mask, top_k_order
+from recsys.ranking.blend import Filters, filter_mask, top_k_order
 from recsys.config import BlendConfig
 from recsys.errors import ArtifactError
-from recsys.ltr.candidates import VectorSearch
-from recsys.ltr.context import (
+from recsys.ranking.ltr.candidates import VectorSearch
+from recsys.ranking.ltr.context import (
     ItemContext, assemble_context, first_seen_age, ordered_histories, transitions, user_batch,
 )
-from recsys.ltr.scoring import score_batch
-from recsys.ranker import BlendRanker, Ranked
+from recsys.ranking.ltr.scoring import score_batch
+from recsys.ranking.blend_ranker import BlendRanker, Ranked
 
 __all__ = ["LearnedRanker", "context_from_artifacts"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from recsys.errors import ConfigError
-from recsys.ltr.candidates import SOURCES, CandidateParams, Candidates
-from recsys.ltr.context import MAX_HISTORY, ItemContext, UserBatch
+from recsys.ranking.ltr.candidates import SOURCES, CandidateParams, Candidates
+from recsys.ranking.ltr.context import MAX_HISTORY, ItemContext, UserBatch
 
 __all__ = ["FEATURE_GROUPS", "feature_names", "compute_features"]
 

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys import schema as S
-from recsys.signals import DEFAULT_EVENT_WEIGHTS, ItemSignals, SignalParams, compute_signals, cooccurrence
+from recsys.data import schema as S
+from recsys.features.signals import DEFAULT_EVENT_WEIGHTS, ItemSignals, SignalParams, compute_signals, cooccurrence
 
 __all__ = ["ItemContext", "UserBatch", "item_context", "assemble_context", "first_seen_age", "transitions", "user_batch",
            "ordered_histories", "PROFILE_DECAY", "MAX_HISTORY"]
@@ -78,7 +78,7 @@ def item_context(
 ) -> ItemContext:
     """Signals, co-occurrence and item attributes from `events` (rows aligned with `item_pos`).
 
-    Co-occurrence and signals are computed exactly as `recsys.build` computes the index's, so a model
+    Co-occurrence and signals are computed exactly as `recsys.build.pipeline` computes the index's, so a model
     trained on this context is served with the index's stored `cooc` and `signals`.
     """
     n = len(products)

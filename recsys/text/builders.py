@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from recsys import schema as S
+from recsys.data import schema as S
 
 __all__ = ["clean_text", "product_texts", "text_hash", "MAX_DESCRIPTION_CHARS"]
 

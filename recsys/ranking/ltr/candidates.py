@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.errors import ConfigError
-from recsys.ltr.context import MAX_HISTORY, ItemContext, UserBatch
+from recsys.ranking.ltr.context import MAX_HISTORY, ItemContext, UserBatch
 
 __all__ = ["SOURCES", "CandidateParams", "Candidates", "VectorSearch", "exact_search", "generate_candidates",
            "history_matrix", "item_neighbours"]

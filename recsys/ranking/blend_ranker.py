@@ -13,9 +13,9 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.artifacts import Artifacts
-from recsys.blend import Filters, blend_scores, filter_mask, mmr_select, top_k_order
+from recsys.ranking.blend import Filters, blend_scores, filter_mask, mmr_select, top_k_order
 from recsys.config import BlendConfig
 
 __all__ = ["Ranker", "BlendRanker", "Ranked", "SOURCES", "make_ranker"]
@@ -35,7 +35,7 @@ class Ranker(Protocol):
     """What the recommender asks of a ranker: the top k for a query vector and/or a history.
 
     `BlendRanker` (below) is the declared weighted blend, the simple tunable default;
-    `recsys.ltr.ranker.LearnedRanker` ranks multi-source candidates with the index's LightGBM model.
+    `recsys.ranking.ltr.ranker.LearnedRanker` ranks multi-source candidates with the index's LightGBM model.
     """
 
     def rank(
@@ -47,7 +47,7 @@ class Ranker(Protocol):
 def make_ranker(art: Artifacts, config: BlendConfig) -> Ranker:
     """The learned ranker when the index version holds a trained model, else the weighted blend."""
     if art.ltr is not None:
-        from recsys.ltr.ranker import LearnedRanker
+        from recsys.ranking.ltr.ranker import LearnedRanker
 
         return LearnedRanker(art, config)
     return BlendRanker(art, config)

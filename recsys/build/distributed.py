@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from recsys.encoders import Encoder, TextKind, make_encoder
 from recsys.errors import EncoderError
-from recsys.vectors import VectorTable
+from recsys.index.vectors import VectorTable
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -5,7 +5,7 @@ Weight of one event = event-type weight × rating weight × 0.5 ** (age / half-l
 - Event type: purchases and reviews count more than views; impressions count nothing.
 - Rating: a 1-star review has a *negative* weight, so it pushes the profile away from that product
   (and from its own review text) instead of toward similar products; 3 stars is nearly neutral.
-- Review text without a rating: its sentiment (`recsys.sentiment`: VADER for English, SnowNLP for
+- Review text without a rating: its sentiment (`recsys.text.sentiment`: VADER for English, SnowNLP for
   Chinese) decides the sign. Clearly negative text (sentiment ≤ −0.5) weighs like 1★, mildly negative
   text (below −0.05, VADER's neutral band) like 2★; neutral or positive text keeps weight 1 like any
   unrated event, since these models cannot separate a lukewarm 3★ from a 5★ reliably.
@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys import schema as S
+from recsys.data import schema as S
 from recsys.encoders.base import l2_normalize
-from recsys.sentiment import NEUTRAL_BAND, score_events
-from recsys.signals import decay
+from recsys.text.sentiment import NEUTRAL_BAND, score_events
+from recsys.features.signals import decay
 
 __all__ = [
     "ProfileParams", "UserProfiles", "event_weights", "sentiment_stars", "build_profiles", "DEFAULT_RATING_WEIGHTS",

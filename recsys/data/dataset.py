@@ -1,4 +1,4 @@
-"""Read a dataset folder into canonical frames: the I/O edge in front of ``recsys.validation``.
+"""Read a dataset folder into canonical frames: the I/O edge in front of ``recsys.data.validation``.
 
 A dataset folder holds ``products.parquet`` (required) and ``events.parquet`` (optional: a catalogue with
 no events can still be built). ``normalize_*`` bring a frame as close to the canonical schema as can be
@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys import schema
+from recsys.data import schema
 from recsys.errors import DataValidationError, Problem
-from recsys.validation import (
+from recsys.data.validation import (
     blank_mask,
     non_number_mask,
     non_string_mask,

@@ -16,7 +16,7 @@ import lightgbm as lgb
 import numpy as np
 
 from recsys.errors import ArtifactError, ConfigError
-from recsys.ltr.candidates import CandidateParams
+from recsys.ranking.ltr.candidates import CandidateParams
 
 __all__ = ["LGBParams", "LearnedModel", "MODEL_FILE", "META_FILE", "train_model", "load_model"]
 

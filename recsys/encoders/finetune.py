@@ -32,12 +32,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys import schema as S
-from recsys.dataset import Dataset
+from recsys.data import schema as S
+from recsys.data.dataset import Dataset
 from recsys.encoders.models import FINETUNED_MARKER, model_spec
 from recsys.errors import ConfigError, EncoderError
-from recsys.evaluation.split import SplitScheme, split_events
-from recsys.text import clean_text, product_texts
+from recsys.data.splits import SplitScheme, split_events
+from recsys.text.builders import clean_text, product_texts
 
 __all__ = [
     "MARKER_FILE",

@@ -6,7 +6,7 @@ Every feature but sentiment is scaled to [0, 1] so blend weights are comparable:
   recent event on a cold item does not top the chart;
 - rating: Bayesian average rating (shrunk toward the global mean with `rating_prior` pseudo-votes);
 - co-occurrence: item–item cosine over users' histories, kept to the top neighbours per item;
-- sentiment: the mean review sentiment of the item (see `recsys.sentiment`: from the rating when
+- sentiment: the mean review sentiment of the item (see `recsys.text.sentiment`: from the rating when
   present, else from the text), shrunk toward the catalogue mean with `sentiment_prior` pseudo-reviews,
   minus that mean and halved, so it lies in [-1, 1]: 0 for items without reviews or with typical
   reviews, negative for items reviewed worse than usual. It is the one signed feature besides cosine.
@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys import schema as S
-from recsys.sentiment import score_events
+from recsys.data import schema as S
+from recsys.text.sentiment import score_events
 
 __all__ = [
     "SignalParams", "ItemSignals", "compute_signals", "item_sentiment", "cooccurrence", "decay",
@@ -113,7 +113,7 @@ def compute_signals(
     """`item_pos[i]` is the catalogue position of events row i (−1 for product-less events).
 
     `sentiment[i]` is the review sentiment of row i (NaN when none); when not given it is computed with
-    `recsys.sentiment.score_events` (ratings, else VADER/SnowNLP on the text).
+    `recsys.text.sentiment.score_events` (ratings, else VADER/SnowNLP on the text).
     """
     ts = events[S.TIMESTAMP]
     keep = (item_pos >= 0) & (ts <= as_of).to_numpy()
