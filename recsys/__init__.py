@@ -9,7 +9,7 @@ Typical use::
 
 from __future__ import annotations
 
-from recsys.ranking.blend import Filters
+from recsys.ranking.base import Filters
 from recsys.config import BlendConfig, BlendWeights, ProfileConfig, load_config
 from recsys.data.dataset import Dataset, load_dataset, make_dataset
 from recsys.encoders import Encoder, HashingEncoder, make_encoder

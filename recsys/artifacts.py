@@ -1,27 +1,30 @@
-"""Everything a built index version holds, loaded once into memory (the `Artifacts` bundle)."""
+"""Everything a built index version holds, loaded once into memory (the `Artifacts` bundle).
+
+The bundle is immutable: every derived lookup (id maps, history slices, item features) is computed by
+`load_artifacts` before construction, and live serving state lives outside it (`recsys.features.live`).
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
+from recsys.config import BlendConfig, parse_config, read_config_file
 from recsys.data import schema as S
-from recsys.config import BlendConfig, parse_config
 from recsys.errors import ArtifactError, IndexMismatchError
+from recsys.features.ids import IdMap
+from recsys.features.items import FEATURE_FILES, ItemFeatures
 from recsys.index import Manifest, VectorIndex, load_index, resolve_version
-from recsys.features.signals import ItemSignals
 from recsys.index.vectors import VectorTable
 
 if TYPE_CHECKING:
     from recsys.ranking.ltr.model import LearnedModel
 
-__all__ = ["Artifacts", "FILES", "OPTIONAL_FILES", "load_artifacts"]
+__all__ = ["Artifacts", "FILES", "OPTIONAL_FILES", "POSITION", "WEIGHT", "history_slices", "load_artifacts"]
 
 FILES = {
     "products": "products.parquet",
@@ -29,16 +32,25 @@ FILES = {
     "text_vectors": "text_vectors.parquet",
     "user_vectors": "user_vectors.parquet",
     "history": "history.parquet",
-    "signals": "signals.parquet",
-    "cooc": "cooc.npz",
+    **FEATURE_FILES,
     "index": "index.faiss",
     "config": "blend.json",
 }
-#: Present only in versions built with `--ranker ltr` (the learned ranker's booster and its sidecar).
+#: Present only in versions built with the learned ranker (its booster and its sidecar).
 OPTIONAL_FILES = {"ltr_model": "ltr_model.txt", "ltr_meta": "ltr_model.json"}
-#: Extra column of the stored history: the signed profile weight of each event.
-WEIGHT = "weight"
+#: Extra columns of the stored history: the catalogue position and the signed profile weight of each event.
 POSITION = "position"
+WEIGHT = "weight"
+
+
+def history_slices(history: pd.DataFrame) -> dict[str, slice]:
+    """User → the slice of its rows in `history` (which must be sorted by user, stably)."""
+    users = history[S.USER_ID].to_numpy(dtype=object)
+    if not len(users):
+        return {}
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    stops = np.r_[starts[1:], len(users)]
+    return {users[a]: slice(int(a), int(b)) for a, b in zip(starts, stops, strict=True)}
 
 
 @dataclass(frozen=True)
@@ -46,56 +58,46 @@ class Artifacts:
     root: Path
     manifest: Manifest
     products: pd.DataFrame  # catalogue order: row i is position i
-    item_vectors: np.ndarray
+    items: IdMap  # product id ↔ catalogue position
+    features: ItemFeatures
     index: VectorIndex
-    user_ids: np.ndarray  # users with a profile vector
+    users: IdMap  # users with a profile vector ↔ rows of `user_vectors`
     user_vectors: np.ndarray
-    history: pd.DataFrame  # train events + `position` (−1 product-less) + `weight`
-    signals: ItemSignals
-    cooc: sp.csr_matrix
+    history: pd.DataFrame  # train events + `position` (−1 product-less) + `weight`, sorted by user
+    slices: dict[str, slice]  # user → rows of `history`
     config: BlendConfig
+    titles: np.ndarray  # catalogue titles as an array (read on every request)
     text_vectors: VectorTable | None = None
     ltr: LearnedModel | None = None  # the learned ranker's model when the version holds one
-    _user_row: dict[str, int] = field(default_factory=dict, repr=False)
-    _history_slice: dict[str, slice] = field(default_factory=dict, repr=False)
-    _product_pos: dict[str, int] = field(default_factory=dict, repr=False)
-    #: Catalogue columns as arrays, read on every request (a pandas column access costs microseconds).
-    titles: np.ndarray = field(init=False, repr=False)
-    product_ids: np.ndarray = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._user_row.update({u: i for i, u in enumerate(self.user_ids)})
-        hist = self.history
-        users = hist[S.USER_ID].to_numpy(dtype=object)
-        if len(users) and not hist[S.USER_ID].is_monotonic_increasing:
-            hist = hist.sort_values(S.USER_ID, kind="stable").reset_index(drop=True)
-            object.__setattr__(self, "history", hist)
-            users = hist[S.USER_ID].to_numpy(dtype=object)
-        # Rows of one user are contiguous, so a user's history is a cheap slice, not a gather.
-        if len(users):
-            starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-            stops = np.r_[starts[1:], len(users)]
-            self._history_slice.update({users[a]: slice(a, b) for a, b in zip(starts, stops, strict=True)})
-        self._product_pos.update({p: i for i, p in enumerate(self.products[S.PRODUCT_ID])})
-        object.__setattr__(self, "titles", self.products[S.TITLE].to_numpy(dtype=object))
-        object.__setattr__(self, "product_ids", self.products[S.PRODUCT_ID].to_numpy(dtype=object))
 
     @property
     def version(self) -> str:
         return self.manifest.version
 
+    @property
+    def item_vectors(self) -> np.ndarray:
+        return self.features.vectors
+
+    @property
+    def product_ids(self) -> np.ndarray:
+        return self.items.ids
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        return self.users.ids
+
     def product_position(self, product_id: str) -> int | None:
-        return self._product_pos.get(product_id)
+        return self.items.row(product_id)
 
     def user_vector(self, user_id: str) -> np.ndarray | None:
-        row = self._user_row.get(user_id)
+        row = self.users.row(user_id)
         return None if row is None else self.user_vectors[row]
 
     def knows_user(self, user_id: str) -> bool:
-        return user_id in self._history_slice
+        return user_id in self.slices
 
     def user_history(self, user_id: str) -> pd.DataFrame:
-        return self.history.iloc[self._history_slice.get(user_id, slice(0, 0))]
+        return self.history.iloc[self.slices.get(user_id, slice(0, 0))]
 
 
 def load_artifacts(
@@ -122,8 +124,8 @@ def load_artifacts(
     for name in manifest.files:
         if not (root / name).is_file():
             raise ArtifactError(f"{root / name} is missing; the index folder is incomplete, rebuild it")
-    items = VectorTable.load(root / FILES["item_vectors"], expect_model=enc.name, expect_dim=enc.dim)
-    users = VectorTable.load(root / FILES["user_vectors"], expect_model=enc.name, expect_dim=enc.dim)
+    item_table = VectorTable.load(root / FILES["item_vectors"], expect_model=enc.name, expect_dim=enc.dim)
+    user_table = VectorTable.load(root / FILES["user_vectors"], expect_model=enc.name, expect_dim=enc.dim)
     texts = VectorTable.load(root / FILES["text_vectors"], expect_model=enc.name, expect_dim=enc.dim)
     index = load_index(root / FILES["index"], manifest.index, mmap=mmap)
     if index.dim != enc.dim or len(index) != manifest.index.count:
@@ -132,24 +134,27 @@ def load_artifacts(
             f"{manifest.index.count} × {enc.dim}; the folder is inconsistent, rebuild it"
         )
     products = pd.read_parquet(root / FILES["products"])
-    if len(products) != len(items):
-        raise ArtifactError(f"{root}: {len(products)} products but {len(items)} item vectors; rebuild")
-    from recsys.ranking.ltr.model import load_model  # lazy: lightgbm loads only for index reads
+    if len(products) != len(item_table):
+        raise ArtifactError(f"{root}: {len(products)} products but {len(item_table)} item vectors; rebuild")
+    from recsys.ranking.ltr.model import load_model  # lazy: lightgbm loads only for versions with a model
 
     if config is None:
-        config = parse_config(json.loads((root / FILES["config"]).read_text()), str(root / FILES["config"]))
+        config = parse_config(read_config_file(root / FILES["config"]), str(root / FILES["config"]))
+    history = pd.read_parquet(root / FILES["history"])
+    history = history.sort_values(S.USER_ID, kind="stable").reset_index(drop=True)
     return Artifacts(
         root=root,
         manifest=manifest,
         products=products,
-        item_vectors=items.vectors,
+        items=IdMap.of(products[S.PRODUCT_ID]),
+        features=ItemFeatures.load(root, products, item_table.vectors, seed=manifest.tiebreak_seed),
         index=index,
-        user_ids=users.keys,
-        user_vectors=users.vectors,
-        history=pd.read_parquet(root / FILES["history"]),
-        signals=ItemSignals.from_frame(pd.read_parquet(root / FILES["signals"])),
-        cooc=sp.load_npz(root / FILES["cooc"]).tocsr(),
+        users=IdMap(user_table.keys),
+        user_vectors=user_table.vectors,
+        history=history,
+        slices=history_slices(history),
         config=config,
+        titles=products[S.TITLE].to_numpy(dtype=object),
         text_vectors=texts,
         ltr=load_model(root) if OPTIONAL_FILES["ltr_model"] in manifest.files else None,
     )

@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from recsys.artifacts import POSITION, WEIGHT, Artifacts, load_artifacts
-from recsys.ranking.blend import Filters
 from recsys.config import BlendConfig
 from recsys.encoders import Encoder, make_encoder, query_engine
 from recsys.errors import IndexMismatchError, UnknownItemError, UnknownUserError
-from recsys.explain.reasons import because_texts
 from recsys.explain.portraits import interests_for
-from recsys.ranking.blend_ranker import Ranked, make_ranker
+from recsys.explain.reasons import because_texts
+from recsys.ranking.base import Filters, Ranked
+from recsys.ranking.factory import make_ranker
+from recsys.ranking.pipeline import LiveView
 
 __all__ = ["Recommender", "Recommendation", "RecommendationList", "Strategy"]
 
@@ -54,10 +55,17 @@ class RecommendationList:
 
 
 class Recommender:
-    def __init__(self, artifacts: Artifacts, *, config: BlendConfig | None = None, encoder: Encoder | None = None):
+    """Answers lookups from one loaded index version under one blend config.
+
+    `live` (the service's live counters) replaces the stored popularity and trending for every ranker.
+    """
+
+    def __init__(self, artifacts: Artifacts, *, config: BlendConfig | None = None, encoder: Encoder | None = None,
+                 live: LiveView | None = None) -> None:
         self.art = artifacts
         self.config = config or artifacts.config
-        self.ranker = make_ranker(artifacts, self.config)
+        self.live = live
+        self.ranker = make_ranker(artifacts.features, artifacts.index, self.config, model=artifacts.ltr, live=live)
         self._encoder = encoder
 
     @classmethod
@@ -66,7 +74,7 @@ class Recommender:
 
     def with_config(self, config: BlendConfig) -> Recommender:
         """The same artifacts and encoder under another blend config (an A/B arm, a tuned config)."""
-        return Recommender(self.art, config=config, encoder=self._encoder)
+        return Recommender(self.art, config=config, encoder=self._encoder, live=self.live)
 
     @property
     def encoder(self) -> Encoder:
@@ -123,11 +131,9 @@ class Recommender:
         pos = hist[POSITION].to_numpy(np.int64)
         w = hist[WEIGHT].to_numpy(float)
         if exclude_seen:
-            filters = Filters(filters.exclude | frozenset(pos[pos >= 0].tolist()), filters.category,
-                              filters.min_price, filters.max_price)
+            filters = filters.excluding(pos)
         if vec is None:
-            out = self._fallback(texts, k, filters, user_id, history=(pos, w))
-            return out
+            return self._fallback(texts, k, filters, user_id, history=(pos, w))
         ranked = self.ranker.rank(vec, k=k, filters=filters, history_pos=pos, history_w=w)
         because = None
         if explain:  # the reason names the user's interest cluster (recsys.explain.portraits), in their language
@@ -139,7 +145,7 @@ class Recommender:
         pos = self.art.product_position(product_id)
         if pos is None:
             raise UnknownItemError(f"product {product_id!r} is not in index {self.art.version}'s catalogue")
-        filters = Filters(filters.exclude | {pos}, filters.category, filters.min_price, filters.max_price)
+        filters = filters.excluding([pos])
         ranked = self.ranker.rank(
             self.art.item_vectors[pos], k=k, filters=filters, history_pos=np.array([pos]), history_w=np.ones(1)
         )

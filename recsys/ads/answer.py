@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.ads.matcher import AdAnswer, AdMatcher, Context
-from recsys.recommender import Recommender, RecommendationList
+from recsys.recommender import RecommendationList, Recommender
 
 __all__ = ["ads_beside", "context_of"]
 

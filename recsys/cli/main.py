@@ -28,7 +28,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from recsys.ranking.blend import Filters
+from recsys.ranking.base import Filters
 from recsys.cli.render import err, print_json, print_results
 from recsys.config import BlendConfig, load_config
 from recsys.errors import RecsysError
@@ -53,11 +53,13 @@ def _recommender(index: Path, config: Path | None, diversity: float | None = Non
 
     set_search_threads(1)
 
+    from recsys.config import BlendCatalog
+
     cfg = load_config(config) if config else None
     rec = Recommender.load(index, config=cfg)
-    if diversity:
-        rec = rec.with_config(rec.config.with_updates(mmr_lambda=1.0 - diversity))
-    return rec
+    # The same resolution as the HTTP API's (named configs, experiments and diversity → MMR λ).
+    resolved = BlendCatalog().resolve(rec.config, diversity=diversity)
+    return rec if resolved.config.id == rec.config.id else rec.with_config(resolved.config)
 
 
 def _emit(answer, as_json: bool, heading: str) -> None:

@@ -1,8 +1,9 @@
 """The text and blend methods as evaluation `Scorer`s, built from train data only.
 
-- `BlendScorer` scores the whole catalogue with the production features (profile cosine, popularity,
-  trending, rating, co-occurrence) computed by the same library functions the build uses; with only
-  the cosine weight on it is the `text` method. It is exact: no ANN, no candidate cut.
+- `BlendScorer` scores the whole catalogue with the production features and formula: the features come
+  from `recsys.features.compute.compute_features` (what the build stores) and the scores from
+  `recsys.ranking.blend` (what the ranker serves); with only the cosine weight on it is the `text`
+  method. It is exact: no ANN, no candidate cut.
 - `IndexedBlendScorer` goes through the production path: `build_index` on the train events into a temp
   folder (real FAISS, real candidate generation), then `Recommender.for_user` per user. Items the
   production ranker does not return get −inf. Comparing the two shows what the index and the candidate
@@ -19,14 +20,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.data import schema as S
 from recsys.config import FEATURES, BlendConfig
+from recsys.data import schema as S
 from recsys.data.dataset import Dataset
 from recsys.encoders import Encoder
 from recsys.evaluation.data import EvalData
 from recsys.evaluation.scorer import require_fitted
-from recsys.features.profiles import ProfileParams, build_profiles, event_weights
-from recsys.features.signals import SignalParams, compute_signals, cooccurrence
+from recsys.features.compute import FeatureParams, compute_features
+from recsys.features.profiles import ProfileParams
+from recsys.features.signals import SignalParams
+from recsys.ranking.blend import blend_features, blend_scores
 
 __all__ = ["BlendScorer", "IndexedBlendScorer", "config_from_params", "params_from_config"]
 
@@ -64,31 +67,22 @@ class BlendScorer:
         ev = data.train_events
         as_of = data.as_of if data.as_of is not None else pd.Timestamp.now(tz="UTC")
         item_vecs = self._item_vectors(data)
-        pos = data.item_positions(ev[S.PRODUCT_ID].fillna("").to_numpy(dtype=object))
         texts = ev[S.TEXT].fillna("").astype(str).str.strip()
         has_text = (texts != "").to_numpy()
         text_vecs = np.zeros((len(ev), self.encoder.dim), np.float32)
         if has_text.any():
             text_vecs[has_text] = self.encoder.encode(texts[has_text].tolist(), kind="query")
-        pparams = ProfileParams(**cfg.profile.model_dump())
-        prof = build_profiles(ev, pos, item_vecs, text_vecs, has_text, as_of, pparams)
+        fp = FeatureParams(signals=self.signal_params, profile=ProfileParams(**cfg.profile.model_dump()))
+        feats = compute_features(data.products, ev, item_vecs, text_vecs, has_text, as_of, fp)
+        prof = feats.profiles
         rows = pd.Index(prof.user_ids).get_indexer(pd.Index(data.user_ids))
         users = np.zeros((data.n_users, self.encoder.dim), np.float32)
         users[rows >= 0] = prof.vectors[rows[rows >= 0]]
-        sig = compute_signals(ev, pos, data.n_items, as_of, self.signal_params)
-        w = event_weights(ev, as_of, pparams)
+        pos, w = feats.events.item_pos, feats.weights
         urow = pd.Index(data.user_ids).get_indexer(pd.Index(ev[S.USER_ID].to_numpy(dtype=object)))
         ok = (pos >= 0) & (w > 0) & (urow >= 0)
         hist = sp.csr_matrix((w[ok], (urow[ok], pos[ok])), shape=(data.n_users, data.n_items), dtype=np.float32)
-        typed = (pos >= 0) & ev[S.EVENT_TYPE].map(self.signal_params.event_weights).fillna(0).gt(0).to_numpy()
-        cooc = cooccurrence(ev[S.USER_ID].to_numpy()[typed], pos[typed], data.n_items,
-                            self.signal_params.cooc_neighbours)
-        rated = np.where(sig.rating_count > 0, sig.rating, 0.0)
-        wts = cfg.weights
-        static = (wts.popularity * sig.popularity + wts.trending * sig.trending + wts.rating * rated
-                  + wts.sentiment * sig.sentiment)
-        self._state = {"users": users, "items": item_vecs, "hist": hist, "cooc": cooc,
-                       "static": static.astype(np.float32), "w": wts}
+        self._state = {"users": users, "hist": hist, "items": feats.items, "config": cfg}
 
     def _item_vectors(self, data: EvalData) -> np.ndarray:
         from recsys.text.builders import product_texts
@@ -98,15 +92,9 @@ class BlendScorer:
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         require_fitted(self._state, self.name)
         st = self._state
-        w = st["w"]
-        out = np.broadcast_to(st["static"], (len(user_rows), len(st["static"]))).copy()
-        if w.cosine:
-            out += w.cosine * (st["users"][user_rows] @ st["items"].T)
-        if w.cooc:
-            co = np.asarray((st["hist"][user_rows] @ st["cooc"]).todense(), dtype=np.float32)
-            top = co.max(axis=1, keepdims=True)
-            out += w.cooc * np.divide(co, top, out=np.zeros_like(co), where=top > 0)
-        return out.astype(np.float32, copy=False)
+        values = blend_features(st["items"], st["users"][user_rows], st["hist"][user_rows])
+        total, _ = blend_scores(values, st["config"].weights)
+        return total
 
 
 class IndexedBlendScorer:

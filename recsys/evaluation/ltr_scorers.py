@@ -20,11 +20,12 @@ from recsys.errors import ConfigError
 from recsys.evaluation.data import EvalData
 from recsys.evaluation.scorer import Scorer, require_fitted
 from recsys.ranking.ltr.candidates import SOURCES, CandidateParams, generate_candidates, item_neighbours
-from recsys.ranking.ltr.context import ItemContext, ordered_histories, user_batch
+from recsys.features.items import ItemFeatures
+from recsys.features.sequences import ordered_histories, user_batch
 from recsys.ranking.ltr.features import FEATURE_GROUPS, feature_names
 from recsys.ranking.ltr.model import LearnedModel
 from recsys.ranking.ltr.scoring import exact_scoring_search, model_scores, score_batch
-from recsys.ranking.ltr.train import NEIGHBOUR_SLACK, TrainParams, context_for, fit_ranker
+from recsys.ranking.ltr.train import NEIGHBOUR_SLACK, TrainParams, fit_ranker, slice_features
 
 __all__ = ["MultiSourceScorer", "LTRScorer", "ltr_methods", "ABLATIONS"]
 
@@ -40,7 +41,7 @@ class MultiSourceScorer:
         self.encoder = encoder
         self.params = params
         self.batch_size = batch_size
-        self._ctx: ItemContext | None = None
+        self._ctx: ItemFeatures | None = None
         self._hists: list[np.ndarray] = []
         self._data: EvalData | None = None
         self._vectors: np.ndarray | None = None
@@ -56,7 +57,7 @@ class MultiSourceScorer:
         ev = data.train_events
         if data.as_of is None or len(ev) == 0:
             raise ConfigError(f"{self.name} needs train events to build its candidate sources")
-        self._ctx, pos = context_for(data.products, ev, self._vectors, data.as_of)
+        self._ctx, pos = slice_features(data.products, ev, self._vectors, data.as_of)
         self._hists = ordered_histories(ev, pos, data.user_ids)
         self._neighbours = item_neighbours(self._ctx.vectors, self.params.recent + NEIGHBOUR_SLACK)
         self._data = data
@@ -65,7 +66,7 @@ class MultiSourceScorer:
         ctx, data = self._ctx, self._data
         for a in range(0, len(user_rows), self.batch_size):
             rows = user_rows[a : a + self.batch_size]
-            batch = user_batch(ctx, [self._hists[r] for r in rows.tolist()])
+            batch = user_batch(ctx.vectors, [self._hists[r] for r in rows.tolist()])
             excluded = data.matrix[rows].toarray() > 0
             yield a, batch, excluded
 

@@ -29,7 +29,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 
 from recsys.data import schema as S
 from recsys.artifacts import POSITION, WEIGHT, Artifacts
-from recsys.explain.reasons import verb
+from recsys.explain.wording import verb
 from recsys.text.lang import HAN_CLASS, dominant_language
 from recsys.text.sentiment import score_events
 from recsys.text.tokenize import tokenize

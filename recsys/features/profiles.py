@@ -26,17 +26,14 @@ import scipy.sparse as sp
 
 from recsys.data import schema as S
 from recsys.encoders.base import l2_normalize
-from recsys.text.sentiment import NEUTRAL_BAND, score_events
+from recsys.features.events import PROFILE_TYPE_WEIGHTS
 from recsys.features.signals import decay
+from recsys.text.sentiment import NEUTRAL_BAND, score_events
 
 __all__ = [
     "ProfileParams", "UserProfiles", "event_weights", "sentiment_stars", "build_profiles", "DEFAULT_RATING_WEIGHTS",
 ]
 
-DEFAULT_TYPE_WEIGHTS: Mapping[str, float] = {
-    "view": 0.5, "click": 0.75, "cart": 1.5, "purchase": 2.0,
-    "review": 1.5, "rating": 1.0, "search": 1.0, "impression": 0.0,
-}
 DEFAULT_RATING_WEIGHTS: Mapping[int, float] = {1: -1.0, 2: -0.5, 3: 0.1, 4: 0.7, 5: 1.0}
 
 
@@ -45,7 +42,7 @@ class ProfileParams:
     half_life_days: float = 365.0
     item_weight: float = 1.0
     text_weight: float = 0.3
-    type_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TYPE_WEIGHTS))
+    type_weights: Mapping[str, float] = field(default_factory=lambda: dict(PROFILE_TYPE_WEIGHTS))
     rating_weights: Mapping[int, float] = field(default_factory=lambda: dict(DEFAULT_RATING_WEIGHTS))
     #: Let the text sentiment of unrated reviews set their sign (see module docstring).
     text_sentiment: bool = True
@@ -92,14 +89,17 @@ def build_profiles(
     has_text: np.ndarray,
     as_of: pd.Timestamp,
     params: ProfileParams,
+    *,
+    weights: np.ndarray | None = None,
 ) -> UserProfiles:
-    """Events are rows; `item_pos` (−1 when product-less) and `text_vectors`/`has_text` align with them."""
+    """Events are rows; `item_pos` (−1 when product-less) and `text_vectors`/`has_text` align with them.
+    `weights` are the rows' `event_weights` when the caller has them already."""
     dim = item_vectors.shape[1]
     users, user_ids = pd.factorize(events[S.USER_ID], sort=True)
     n_users = len(user_ids)
     if n_users == 0:
         return UserProfiles(np.array([], dtype=object), np.zeros((0, dim), np.float32), np.zeros(0, bool))
-    w = event_weights(events, as_of, params)
+    w = event_weights(events, as_of, params) if weights is None else np.asarray(weights, float)
     contrib = np.zeros((len(events), dim), dtype=np.float32)
     on_item = item_pos >= 0
     contrib[on_item] += params.item_weight * item_vectors[item_pos[on_item]]

@@ -23,17 +23,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.data import schema as S
+from recsys.features.events import EVENT_WEIGHTS
 from recsys.text.sentiment import score_events
 
 __all__ = [
     "SignalParams", "ItemSignals", "compute_signals", "item_sentiment", "cooccurrence", "decay",
-    "DEFAULT_EVENT_WEIGHTS",
 ]
-
-DEFAULT_EVENT_WEIGHTS: Mapping[str, float] = {
-    "view": 0.5, "click": 0.75, "cart": 1.5, "purchase": 2.0,
-    "review": 1.5, "rating": 1.0, "search": 0.0, "impression": 0.0,
-}
 
 
 @dataclass(frozen=True)
@@ -43,7 +38,7 @@ class SignalParams:
     rating_prior: float = 5.0
     sentiment_prior: float = 5.0
     cooc_neighbours: int = 100
-    event_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
+    event_weights: Mapping[str, float] = field(default_factory=lambda: dict(EVENT_WEIGHTS))
 
 
 @dataclass(frozen=True)
@@ -53,8 +48,7 @@ class ItemSignals:
     rating: np.ndarray
     rating_count: np.ndarray
     interactions: np.ndarray  # raw distinct-user count, for "cold item" logic and display
-    #: Relative review sentiment in [-1, 1] and the number of reviews behind it; zeros when not given
-    #: (signals built before sentiment existed read as neutral).
+    #: Relative review sentiment in [-1, 1] and the number of reviews behind it; zeros when not given.
     sentiment: np.ndarray | None = None
     sentiment_count: np.ndarray | None = None
 
@@ -70,11 +64,11 @@ class ItemSignals:
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame) -> ItemSignals:
-        """Columns by name; the sentiment columns are optional (older index versions lack them)."""
-        return cls(**{f.name: df[f.name].to_numpy() for f in fields(cls) if f.name in df.columns})
+        """Columns by name (a stored signals file holds every field)."""
+        return cls(**{f.name: df[f.name].to_numpy() for f in fields(cls)})
 
     def copy(self) -> ItemSignals:
-        """The same signals in fresh writable arrays (the live counters update them in place)."""
+        """The same signals in fresh writable arrays."""
         return ItemSignals(**{f.name: np.array(getattr(self, f.name), copy=True) for f in fields(self)})
 
 

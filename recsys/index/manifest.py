@@ -10,11 +10,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from recsys.errors import ArtifactError
 
-__all__ = ["Manifest", "EncoderInfo", "IndexInfo", "DataInfo", "Lineage", "TrialInfo", "MANIFEST_FILE",
+__all__ = ["Manifest", "EncoderInfo", "IndexInfo", "DataInfo", "Lineage", "RankerInfo", "TrialInfo", "MANIFEST_FILE",
            "SCHEMA_VERSION", "file_sha256"]
 
 MANIFEST_FILE = "manifest.json"
-SCHEMA_VERSION = 1
+#: 2: stored item features gained transitions (trans.npz) and ages; the manifest records the ranker.
+SCHEMA_VERSION = 2
 
 
 class _Frozen(BaseModel):
@@ -83,6 +84,17 @@ class Lineage(_Frozen):
     changed: int = 0  # products whose text hash changed
 
 
+class RankerInfo(_Frozen):
+    """Which ranker the version serves and why: `requested` by the build's options, or chosen on a
+    validation slice (`candidates` then holds each candidate's validation metrics)."""
+
+    kind: str = "blend"
+    chosen_by: str = "requested"
+    metric: str | None = None
+    candidates: dict[str, dict[str, float]] = {}
+    detail: str = ""
+
+
 class Manifest(_Frozen):
     schema_version: int = SCHEMA_VERSION
     name: str
@@ -98,6 +110,9 @@ class Manifest(_Frozen):
     checksum: str  # sha256 over the sorted (name, sha256) pairs
     parent: str | None = None
     lineage: Lineage = Lineage()
+    ranker: RankerInfo = RankerInfo()
+    #: Seed of the random order that breaks score ties (never the product id order).
+    tiebreak_seed: int = 0
 
     def save(self, folder: Path) -> None:
         (folder / MANIFEST_FILE).write_text(self.model_dump_json(indent=2), encoding="utf-8")

@@ -1,31 +1,63 @@
-"""Pure ranking decisions: blending features with declared weights, filters, and MMR diversity."""
+"""Pure ranking decisions: the blend's feature values and weighted sum, filters, top-k with a tie-break
+order, and MMR diversity. Arrays in, arrays out; the blend formula exists only here, for serving (one
+user, its candidates) and for evaluation (a batch of users, the whole catalogue) alike."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+import scipy.sparse as sp
 
 from recsys.config import FEATURES, BlendWeights
+from recsys.features.items import ItemFeatures
+from recsys.ranking.base import Filters
 
-__all__ = ["Filters", "blend_scores", "filter_mask", "mmr_select", "top_k_order"]
+__all__ = ["blend_features", "blend_scores", "filter_mask", "history_weights", "mmr_select", "select",
+           "top_k_order"]
 
 
-@dataclass(frozen=True)
-class Filters:
-    """Which candidates may be shown. Positions are catalogue row numbers."""
+def history_weights(history_pos: np.ndarray, history_w: np.ndarray, n_items: int) -> sp.csr_matrix:
+    """1 × n: the positive event weights of a history summed per item (what co-occurrence starts from)."""
+    keep = (history_pos >= 0) & (history_w > 0)
+    return sp.csr_matrix((history_w[keep], (np.zeros(int(keep.sum()), np.int64), history_pos[keep])),
+                         shape=(1, n_items), dtype=np.float32)
 
-    exclude: frozenset[int] = frozenset()
-    category: str | None = None
-    min_price: float | None = None
-    max_price: float | None = None
+
+def blend_features(items: ItemFeatures, queries: np.ndarray | None, history: sp.csr_matrix,
+                   cand: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """b × C feature values of the blend for b users (`queries` b × d or None, `history` b × n positive
+    weights) over candidates `cand` (None: the whole catalogue). Every value but cosine and sentiment
+    lies in [0, 1]; co-occurrence is divided by each user's largest co-occurrence score."""
+    b = history.shape[0]
+    cols = np.arange(items.n_items) if cand is None else np.asarray(cand, np.int64)
+    sig = items.signals
+
+    def static(v: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(np.asarray(v, np.float32)[cols], (b, len(cols)))
+
+    co = (history @ items.cooc).tocsr() if history.nnz else None
+    if co is not None and co.nnz:
+        dense = np.asarray(co[:, cols].todense(), np.float32)
+        top = np.asarray(co.max(axis=1).todense(), np.float32).reshape(b, 1)
+        cooc = np.divide(dense, top, out=np.zeros_like(dense), where=top > 0)
+    else:
+        cooc = np.zeros((b, len(cols)), np.float32)
+    cosine = (np.asarray(queries, np.float32) @ items.vectors[cols].T if queries is not None
+              else np.zeros((b, len(cols)), np.float32))
+    return {
+        "cosine": cosine,
+        "popularity": static(sig.popularity),
+        "trending": static(sig.trending),
+        "rating": static(np.where(sig.rating_count > 0, sig.rating, 0.0)),
+        "cooc": cooc,
+        "sentiment": static(sig.sentiment),
+    }
 
 
 def blend_scores(features: dict[str, np.ndarray], weights: BlendWeights) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """score = Σ weight_f × feature_f; returns the total and each weighted part."""
-    n = len(next(iter(features.values()))) if features else 0
+    """score = Σ weight_f × feature_f; returns the total and each weighted part (any array shape)."""
+    shape = np.shape(next(iter(features.values()))) if features else (0,)
     parts = {f: (getattr(weights, f) * features[f]).astype(np.float32) for f in FEATURES if f in features}
-    total = np.zeros(n, np.float32)
+    total = np.zeros(shape, np.float32)
     for p in parts.values():
         total += p
     return total, parts
@@ -53,13 +85,21 @@ def filter_mask(
     return keep
 
 
-def top_k_order(scores: np.ndarray, k: int, tiebreak: np.ndarray | None = None) -> np.ndarray:
-    """Indices of the k best scores, best first; ties by `tiebreak` (ascending) then index."""
+def top_k_order(scores: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
+    """Indices of the k best scores, best first; equal scores in `tiebreak` order (ascending)."""
     if len(scores) == 0:
         return np.zeros(0, np.int64)
-    tb = np.arange(len(scores)) if tiebreak is None else tiebreak
-    order = np.lexsort((np.arange(len(scores)), tb, -scores))
+    order = np.lexsort((tiebreak, -scores))
     return order[:k]
+
+
+def select(scores: np.ndarray, k: int, tiebreak: np.ndarray, vectors: np.ndarray,
+           mmr_lambda: float | None) -> np.ndarray:
+    """The shown order: the top k, or with MMR (λ < 1) a diverse k out of the best max(5k, 50)."""
+    if mmr_lambda is None or mmr_lambda >= 1.0:
+        return top_k_order(scores, k, tiebreak)
+    pool = top_k_order(scores, max(k * 5, 50), tiebreak)
+    return pool[mmr_select(scores[pool], vectors[pool], k, mmr_lambda)]
 
 
 def mmr_select(scores: np.ndarray, vectors: np.ndarray, k: int, lam: float) -> np.ndarray:

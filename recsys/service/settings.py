@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     index: Path
     #: SQLite file for ingested events; default `<index>/events.db`.
     events_db: Path | None = None
-    #: Named blend configs and experiments (.json/.toml); see `recsys.service.configs`.
+    #: Named blend configs and experiments (.json/.toml); see `recsys.config.catalog`.
     config: Path | None = None
     #: API keys file (`recsys keys create`); None runs open, single tenant, loopback only.
     keys: Path | None = None

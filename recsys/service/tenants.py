@@ -29,9 +29,9 @@ from recsys.index import resolve_version
 from recsys.index.manifest import MANIFEST_FILE
 from recsys.index.store import CURRENT
 from recsys.recommender import Recommender
-from recsys.service.live import LiveRanker, LiveSignals
+from recsys.features.live import LiveSignals
 from recsys.service.ads import AdsSource
-from recsys.service.online import TextVectors
+from recsys.online.profiles import TextVectors
 from recsys.store import EventStore
 
 __all__ = ["Served", "Tenant", "ReloadRefusedError", "discover_tenants", "load_served", "DEFAULT_TENANT"]
@@ -67,9 +67,7 @@ class Served:
             if rec is not None:
                 self._recs.move_to_end(config.id)
                 return rec
-        rec = Recommender(self.art, config=config, encoder=self.encoder)
-        if self.art.ltr is None:  # a learned ranker keeps its own candidates (no live popular pool)
-            rec.ranker = LiveRanker(self.art, config, self.live)
+        rec = Recommender(self.art, config=config, encoder=self.encoder, live=self.live)
         with self._lock:
             self._recs[config.id] = rec
             while len(self._recs) > _MAX_CONFIGS:
@@ -81,9 +79,6 @@ def load_served(root: Path, tenant: str, store: EventStore, *, verify: bool = Fa
                 expect: Served | None = None, ads: AdsSource | None = None) -> Served:
     """Load, check and warm one index version; replay events committed after it was built."""
     art = load_artifacts(root)
-    # The live counters update the signal arrays in place: give this copy its own writable arrays.
-    sig = art.signals
-    art = replace(art, signals=sig.copy())
     if expect is not None:
         old, new = expect.art.manifest.encoder, art.manifest.encoder
         if (old.name, old.dim) != (new.name, new.dim):
@@ -102,7 +97,8 @@ def load_served(root: Path, tenant: str, store: EventStore, *, verify: bool = Fa
         raise ArtifactError(f"encoder {encoder.name} gives {encoder.dim}-d vectors, index holds "
                             f"{art.manifest.encoder.dim}-d; rebuild the index")
     matcher = ads.matcher(art, encoder, store, tenant) if ads is not None else None
-    served = Served(art, encoder, LiveSignals(art), TextVectors(art, encoder), matcher)
+    live = LiveSignals(art.features.signals, art.items, art.features.tiebreak)
+    served = Served(art, encoder, live, TextVectors(art, encoder), matcher)
     served.live.apply(store.received_since(tenant, pd.Timestamp(art.manifest.created_at)))
     served.recommender(art.config)  # warm the default ranker before the first request
     return served

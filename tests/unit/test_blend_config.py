@@ -27,7 +27,8 @@ def test_filter_mask():
 
 
 def test_top_k_order_ties():
-    assert top_k_order(np.array([1.0, 2.0, 2.0, 0.5]), 3).tolist() == [1, 2, 0]
+    assert top_k_order(np.array([1.0, 2.0, 2.0, 0.5]), 3, np.array([0, 1, 2, 3])).tolist() == [1, 2, 0]
+    assert top_k_order(np.array([1.0, 2.0, 2.0, 0.5]), 3, np.array([0, 9, 2, 3])).tolist() == [2, 1, 0]
     assert top_k_order(np.array([1.0, 1.0]), 2, tiebreak=np.array([5, 3])).tolist() == [1, 0]
 
 

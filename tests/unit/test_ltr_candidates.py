@@ -9,7 +9,8 @@ import scipy.sparse as sp
 
 from recsys.errors import ConfigError
 from recsys.ranking.ltr.candidates import CandidateParams, exact_search, generate_candidates
-from recsys.ranking.ltr.context import assemble_context, user_batch
+from recsys.features.items import ItemFeatures
+from recsys.features.sequences import user_batch
 from recsys.ranking.ltr.features import FEATURE_GROUPS, compute_features, feature_names
 from recsys.features.signals import ItemSignals
 
@@ -33,12 +34,12 @@ def _ctx():
     products = pd.DataFrame({"product_id": [f"i{i}" for i in range(N)], "category": ["A", "A", "B", "B", "A", ""],
                              "brand": ["x"] * N, "price": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0]})
     trans = sp.csr_matrix(([0.5], ([2], [1])), shape=(N, N), dtype=np.float32)  # 1 follows 2, not the reverse
-    return assemble_context(products, v, sim, trans, sig, np.arange(N, dtype=float))
+    return ItemFeatures.assemble(products, v, sig, sim, trans, np.arange(N, dtype=float))
 
 
 def _gen(hist, params=CandidateParams(vector=2, recent=1, knn=3, popular=1)):
     ctx = _ctx()
-    batch = user_batch(ctx, [np.asarray(h, np.int64) for h in hist])
+    batch = user_batch(ctx.vectors, [np.asarray(h, np.int64) for h in hist])
     excluded = np.zeros((len(hist), N), bool)
     for i, h in enumerate(hist):
         excluded[i, h] = True

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.ranking.blend import Filters
+from recsys.ranking.base import Filters
 from recsys.build.pipeline import BuildOptions, build_index
 from recsys.data.dataset import make_dataset
 from recsys.encoders import make_encoder
@@ -33,7 +33,8 @@ def ltr_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_build_saves_the_model_in_the_version_and_manifest(ltr_index: Path):
     rec = Recommender.load(ltr_index)
-    assert isinstance(rec.ranker, LearnedRanker)
+    assert isinstance(rec.ranker.ranker, LearnedRanker) and rec.ranker.name == "ltr"
+    assert rec.art.manifest.ranker.kind == "ltr"
     assert {"ltr_model.txt", "ltr_model.json"} <= set(rec.art.manifest.files)
     assert rec.art.ltr.meta["train_users"] > 0
 
@@ -64,7 +65,7 @@ def test_filters_apply_and_popular_falls_back_to_the_blend(ltr_index: Path):
 
 def test_an_index_without_a_model_keeps_the_blend(tiny_rec):
     assert tiny_rec.art.ltr is None
-    assert isinstance(tiny_rec.ranker, BlendRanker)
+    assert isinstance(tiny_rec.ranker.ranker, BlendRanker) and tiny_rec.ranker.fallback is None
     assert np.isfinite([r.score for r in tiny_rec.for_user("u_coffee", k=3).results]).all()
 
 
@@ -86,3 +87,66 @@ def test_cli_build_with_ranker_ltr_answers_with_the_model(tmp_path: Path):
     bad = run("build", "--data", str(data), "--index", str(tmp_path / "bad"), "--encoder", "hashing-256",
               "--quiet", "--ranker", "nope")
     assert bad.returncode == 2 and "nope" in bad.stderr
+
+
+def test_learned_ranker_honours_diversity(ltr_index: Path):
+    rec = Recommender.load(ltr_index)
+    plain = rec.for_user("u002", k=5)
+    diverse = rec.with_config(rec.config.with_updates(mmr_lambda=0.05)).for_user("u002", k=5)
+    assert diverse.results and len(diverse.results) == 5
+    assert [r.product_id for r in diverse.results] != [r.product_id for r in plain.results]
+    vec = rec.art.item_vectors
+
+    def spread(ans):  # mean pairwise cosine of the shown items: lower is more diverse
+        pos = [rec.art.product_position(r.product_id) for r in ans.results]
+        m = vec[pos] @ vec[pos].T
+        return float((m.sum() - np.trace(m)) / (len(pos) * (len(pos) - 1)))
+
+    assert spread(diverse) < spread(plain)
+
+
+def test_learned_ranker_reads_live_popularity(ltr_index: Path):
+    import pandas as pd
+
+    from recsys.features.live import LiveSignals
+
+    art = Recommender.load(ltr_index).art
+    live = LiveSignals(art.features.signals, art.items, art.features.tiebreak)
+    rec = Recommender(art, live=live)
+    model, seen = art.ltr, []
+
+    class Spy:  # records the popularity feature the model is given
+        features, candidates = model.features, model.candidates
+
+        def predict(self, x):
+            seen.append(dict(zip(cands_of[-1], x[:, model.features.index("popularity")].tolist(), strict=True)))
+            return model.predict(x)
+
+        def contributions(self, x):
+            return model.contributions(x)
+
+    cands_of: list[list[int]] = []  # the candidates of each call, in the order the model scores them
+    rec.ranker.ranker.model = Spy()
+    import recsys.ranking.ltr.ranker as lr
+
+    real_filter = lr.filter_mask
+
+    def filter_spy(cand, *args):
+        keep = real_filter(cand, *args)
+        cands_of.append(cand[keep].tolist())
+        return keep
+
+    lr.filter_mask = filter_spy
+    try:
+        rec.for_user("u003", k=10)
+        target = max(seen[-1], key=lambda p: -seen[-1][p])  # the least popular candidate
+        burst = pd.DataFrame({"user_id": [f"fan{i}" for i in range(200)], "product_id": art.product_ids[target],
+                              "event_type": "purchase", "timestamp": pd.Timestamp("2030-01-01", tz="UTC"),
+                              "rating": np.nan, "text": ""})
+        live.apply(burst)
+        rec.for_user("u003", k=10)
+    finally:
+        lr.filter_mask = real_filter
+    assert seen[-1][target] > seen[0][target]
+    assert seen[-1][target] == pytest.approx(float(live.signals.popularity[target]))
+    assert float(art.features.signals.popularity[target]) == pytest.approx(seen[0][target])

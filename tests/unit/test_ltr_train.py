@@ -41,12 +41,12 @@ def test_model_learns_the_next_item_and_explains_itself(tmp_path):
     assert model.meta["holdout"] == "day" and model.meta["users_with_positive_candidate"] > 50
     # rank for a new user who walked p03, p04, p05: p06 must come first
     from recsys.ranking.ltr.candidates import exact_search
-    from recsys.ranking.ltr.context import user_batch
+    from recsys.features.sequences import user_batch
     from recsys.ranking.ltr.scoring import model_scores, score_batch
-    from recsys.ranking.ltr.train import context_for
+    from recsys.ranking.ltr.train import slice_features
 
-    ctx, _ = context_for(products, events, _vectors(products), events["timestamp"].max())
-    batch = user_batch(ctx, [np.array([3, 4, 5])])
+    ctx, _ = slice_features(products, events, _vectors(products), events["timestamp"].max())
+    batch = user_batch(ctx.vectors, [np.array([3, 4, 5])])
     excluded = np.zeros((1, ctx.n_items), bool)
     excluded[0, [3, 4, 5]] = True
     cands, x = score_batch(ctx, batch, model.candidates, excluded, exact_search(ctx.vectors), model.features)

@@ -11,7 +11,7 @@ import pytest
 
 from recsys.config import BlendConfig
 from recsys.errors import ConfigError
-from recsys.service.configs import BlendCatalog, assign_arm
+from recsys.config.catalog import BlendCatalog, assign_arm
 from recsys.service.keys import KeyRing, create_key, hash_key
 
 

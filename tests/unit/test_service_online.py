@@ -13,8 +13,8 @@ from recsys.data import schema as S
 from recsys.artifacts import POSITION, WEIGHT
 from recsys.data.dataset import empty_events, normalize_events
 from recsys.encoders import make_encoder
-from recsys.service.live import built_weights, effective_popularity
-from recsys.service.online import TextVectors, merge_history, online_user
+from recsys.features.live import built_weights, effective_popularity
+from recsys.online.profiles import TextVectors, merge_history, online_user
 from recsys.service.portrait import portrait
 from recsys.service.tenants import load_served
 
@@ -91,15 +91,18 @@ def test_text_vectors_reuse_stored_vectors_and_cache_new_ones(served):
 def test_live_counters_lift_popularity_and_trending(served):
     live, art = served.live, served.art
     p = art.product_position("r3")
-    pop0, trend0 = float(art.signals.popularity[p]), float(art.signals.trending[p])
+    stored = art.features.signals
+    pop0, trend0 = float(stored.popularity[p]), float(stored.trending[p])
     events = pd.concat([_ev(f"x{i}", "r3", "purchase") for i in range(20)], ignore_index=True)
     assert live.apply(events) == 1
-    assert art.signals.popularity[p] > pop0 and art.signals.trending[p] > trend0
+    assert live.signals.popularity[p] > pop0 and live.signals.trending[p] > trend0
     assert p in live.popular_order[:3].tolist()
+    # the loaded version itself is never changed by live counters
+    assert float(stored.popularity[p]) == pop0 and float(stored.trending[p]) == trend0
     # the same user buying again is one distinct user: no further lift
-    pop1 = float(art.signals.popularity[p])
+    pop1 = float(live.signals.popularity[p])
     live.apply(_ev("x0", "r3", "purchase"))
-    assert float(art.signals.popularity[p]) == pop1
+    assert float(live.signals.popularity[p]) == pop1
 
 
 def test_effective_popularity_is_the_built_value_without_live_events():

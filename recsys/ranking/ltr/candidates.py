@@ -19,7 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.errors import ConfigError
-from recsys.ranking.ltr.context import MAX_HISTORY, ItemContext, UserBatch
+from recsys.features.items import ItemFeatures
+from recsys.features.sequences import MAX_HISTORY, UserBatch
 
 __all__ = ["SOURCES", "CandidateParams", "Candidates", "VectorSearch", "exact_search", "generate_candidates",
            "history_matrix", "item_neighbours"]
@@ -131,7 +132,7 @@ def item_neighbours(vectors: np.ndarray, n: int, chunk: int = 1024) -> np.ndarra
 
 
 def generate_candidates(
-    ctx: ItemContext, batch: UserBatch, params: CandidateParams, excluded: np.ndarray, search: VectorSearch,
+    ctx: ItemFeatures, batch: UserBatch, params: CandidateParams, excluded: np.ndarray, search: VectorSearch,
     neighbours: np.ndarray | None = None,
 ) -> Candidates:
     """Top lists of every enabled source, merged per user in source order; `excluded` is b × n bool.
@@ -139,9 +140,9 @@ def generate_candidates(
     `neighbours` (from `item_neighbours`) answers the recent-item source from a table instead of `search`.
     """
     n, b = ctx.n_items, len(batch)
-    knn_recent = np.asarray((history_matrix(batch, n, params.recent_items, params.decay) @ ctx.sim).todense(),
+    knn_recent = np.asarray((history_matrix(batch, n, params.recent_items, params.decay) @ ctx.cooc).todense(),
                             np.float32)
-    knn_all = np.asarray((history_matrix(batch, n, None, 1.0) @ ctx.sim).todense(), np.float32)
+    knn_all = np.asarray((history_matrix(batch, n, None, 1.0) @ ctx.cooc).todense(), np.float32)
     next_recent = np.asarray((history_matrix(batch, n, params.recent_items, params.decay) @ ctx.trans).todense(),
                              np.float32)
     lists: dict[str, list[np.ndarray]] = {}

@@ -1,6 +1,6 @@
 """Features of (user, candidate) pairs for the learned ranker, grouped so an ablation can drop a group.
 
-All features are computed from the `ItemContext` of one time slice and the user's ordered history, so
+All features are computed from the `ItemFeatures` of one time slice and the user's ordered history, so
 training (an earlier slice) and serving (the index) share this code. Missing values are NaN, which
 LightGBM treats as "unknown" rather than as zero.
 """
@@ -11,7 +11,8 @@ import numpy as np
 
 from recsys.errors import ConfigError
 from recsys.ranking.ltr.candidates import SOURCES, CandidateParams, Candidates
-from recsys.ranking.ltr.context import MAX_HISTORY, ItemContext, UserBatch
+from recsys.features.items import ItemFeatures
+from recsys.features.sequences import MAX_HISTORY, UserBatch
 
 __all__ = ["FEATURE_GROUPS", "feature_names", "compute_features"]
 
@@ -47,7 +48,7 @@ def _match(item_codes: np.ndarray, cand: np.ndarray, hist: np.ndarray) -> np.nda
     return np.where(cc >= 0, out, np.nan)
 
 
-def _mean_history_price(ctx: ItemContext, hist: np.ndarray) -> np.ndarray:
+def _mean_history_price(ctx: ItemFeatures, hist: np.ndarray) -> np.ndarray:
     """b × 1 mean log price of the priced history items (NaN when none has a price)."""
     p = np.where(hist >= 0, ctx.log_price[np.maximum(hist, 0)], np.nan)
     n = np.isfinite(p).sum(axis=1, keepdims=True)
@@ -55,7 +56,7 @@ def _mean_history_price(ctx: ItemContext, hist: np.ndarray) -> np.ndarray:
 
 
 def compute_features(
-    ctx: ItemContext, batch: UserBatch, cands: Candidates, params: CandidateParams,
+    ctx: ItemFeatures, batch: UserBatch, cands: Candidates, params: CandidateParams,
     names: tuple[str, ...] | None = None,
 ) -> np.ndarray:
     """b × C × F float32 in the order of `names` (default: every feature); padding rows are NaN."""
@@ -77,7 +78,7 @@ def compute_features(
                                      out=np.full(pos.shape, np.nan), where=n_recent > 0),
         "knn_recent": np.take_along_axis(cands.knn_recent, cand, axis=1),
         "knn_last": np.where(recent[:, :1] >= 0,
-                             np.asarray(ctx.sim[np.maximum(recent[:, 0], 0)].todense())[
+                             np.asarray(ctx.cooc[np.maximum(recent[:, 0], 0)].todense())[
                                  np.arange(len(pos))[:, None], cand], np.nan),
         "knn_all": np.take_along_axis(cands.knn_all, cand, axis=1),
         "next_recent": np.take_along_axis(cands.next_recent, cand, axis=1),
@@ -89,10 +90,10 @@ def compute_features(
         "log_users": np.log1p(sig.interactions[cand].astype(np.float32)),
         "n_sources": sum((~np.isnan(r)).astype(np.float32) for r in cands.ranks.values()) if cands.ranks
         else np.zeros(pos.shape, np.float32),
-        "category_match": _match(ctx.category, cand, hist),
-        "top_category_match": _match(ctx.top_category, cand, hist),
-        "brand_match": _match(ctx.brand, cand, hist),
-        "last_category_match": _match(ctx.category, cand, recent[:, :1]),
+        "category_match": _match(ctx.category_code, cand, hist),
+        "top_category_match": _match(ctx.top_category_code, cand, hist),
+        "brand_match": _match(ctx.brand_code, cand, hist),
+        "last_category_match": _match(ctx.category_code, cand, recent[:, :1]),
         "log_price": ctx.log_price[cand],
         "price_distance": np.abs(ctx.log_price[cand] - _mean_history_price(ctx, hist)),
         "rating": np.where(sig.rating_count[cand] > 0, sig.rating[cand], np.nan),

@@ -1,92 +1,65 @@
-"""`LearnedRanker`: the `Ranker` that ranks multi-source candidates with the index's LightGBM model.
+"""`LearnedRanker`: the `Ranker` that ranks multi-source candidates with a version's LightGBM model.
 
-It reads only the index version (item vectors, FAISS index, stored co-occurrence and signals, history
-timestamps) and the model trained at build time, so an answer is reproducible from the version folder.
-`parts` of each result are the model's per-feature contributions (LightGBM `pred_contrib`, SHAP values)
-plus `bias`; they sum to the score. Requests without positive history (popular, free text) and requests
-the model cannot serve fall back to the weighted blend, the simple default.
+It reads only the item features it is given (stored with the index version, with live counters laid
+over them when the service has them), the vector index and the model trained at build time, so an answer
+is reproducible from the version folder. `parts` of each result are the model's per-feature contributions
+(LightGBM `pred_contrib`, SHAP values) plus `bias`; they sum to the score. It needs positive history: the
+pipeline sends other requests (popular, free text) to its fallback ranker.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from recsys.data import schema as S
-from recsys.artifacts import POSITION, Artifacts
-from recsys.ranking.blend import Filters, filter_mask, top_k_order
-from recsys.config import BlendConfig
-from recsys.errors import ArtifactError
+from recsys.features.items import ItemFeatures
+from recsys.features.sequences import user_batch
+from recsys.index import VectorIndex
+from recsys.ranking.base import RankRequest, Scored
+from recsys.ranking.blend import filter_mask
 from recsys.ranking.ltr.candidates import VectorSearch
-from recsys.ranking.ltr.context import (
-    ItemContext, assemble_context, first_seen_age, ordered_histories, transitions, user_batch,
-)
+from recsys.ranking.ltr.model import LearnedModel
 from recsys.ranking.ltr.scoring import score_batch
-from recsys.ranking.blend_ranker import BlendRanker, Ranked
 
-__all__ = ["LearnedRanker", "context_from_artifacts"]
+__all__ = ["LearnedRanker", "index_search"]
 
 
-def context_from_artifacts(art: Artifacts) -> ItemContext:
-    """The serving context: the index's stored co-occurrence and signals, ages from the stored history."""
-    hist, n = art.history, len(art.products)
-    pos = hist[POSITION].to_numpy(np.int64)
-    age = first_seen_age(hist, pos, n, hist[S.TIMESTAMP].max()) if len(hist) else np.full(n, np.nan)
-    trans = transitions(ordered_histories(hist, pos, pd.unique(hist[S.USER_ID].to_numpy(dtype=object))), n)
-    return assemble_context(art.products, art.item_vectors, art.cooc, trans, art.signals, age)
+def index_search(index: VectorIndex) -> VectorSearch:
+    def search(queries: np.ndarray, n: int) -> np.ndarray:
+        return index.search(np.ascontiguousarray(queries, np.float32), min(n, len(index)))[1]
+
+    return search
 
 
 class LearnedRanker:
-    def __init__(self, art: Artifacts, config: BlendConfig) -> None:
-        if art.ltr is None:
-            raise ArtifactError(f"index {art.version} holds no learned-ranker model; rebuild with `--ranker ltr`")
-        self.art = art
-        self.config = config
-        self.model = art.ltr
-        self.blend = BlendRanker(art, config)
-        self.ctx = context_from_artifacts(art)
-        self._categories = art.products[S.CATEGORY].to_numpy(dtype=object)
-        self._prices = art.products[S.PRICE].to_numpy(dtype=float)
+    name = "ltr"
+    needs_history = True
 
-    def _search(self) -> VectorSearch:
-        index = self.art.index
+    def __init__(self, model: LearnedModel, index: VectorIndex) -> None:
+        self.model = model
+        self.search = index_search(index)
 
-        def search(queries: np.ndarray, n: int) -> np.ndarray:
-            return index.search(np.ascontiguousarray(queries, np.float32), min(n, len(index)))[1]
-
-        return search
-
-    def rank(
-        self, query: np.ndarray | None, *, k: int, filters: Filters = Filters(),
-        history_pos: np.ndarray | None = None, history_w: np.ndarray | None = None,
-    ) -> Ranked:
-        hp = np.zeros(0, np.int64) if history_pos is None else np.asarray(history_pos, np.int64)
-        hw = np.ones(len(hp)) if history_w is None else np.asarray(history_w, float)
-        positive = hp[(hp >= 0) & (hw > 0)]
+    def score(self, request: RankRequest, items: ItemFeatures) -> Scored:
+        positive = request.positive_history
         if len(positive) == 0:
-            return self.blend.rank(query, k=k, filters=filters, history_pos=history_pos, history_w=history_w)
-        batch = user_batch(self.ctx, [positive])
-        excluded = np.zeros((1, self.ctx.n_items), bool)
-        if filters.exclude:
-            excluded[0, np.fromiter(filters.exclude, np.int64, len(filters.exclude))] = True
-        cands, x = score_batch(self.ctx, batch, self.model.candidates, excluded, self._search(),
-                               self.model.features)
+            return Scored.empty()
+        batch = user_batch(items.vectors, [positive])
+        excluded = np.zeros((1, items.n_items), bool)
+        if request.filters.exclude:
+            excluded[0, np.fromiter(request.filters.exclude, np.int64, len(request.filters.exclude))] = True
+        cands, x = score_batch(items, batch, self.model.candidates, excluded, self.search, self.model.features)
         valid = np.flatnonzero(cands.positions[0] >= 0)
         cand = cands.positions[0, valid]
-        keep = filter_mask(cand, self._categories, self._prices, Filters(frozenset(), filters.category,
-                                                                         filters.min_price, filters.max_price))
+        keep = filter_mask(cand, items.category, items.price, request.filters.without_exclusions())
         valid, cand = valid[keep], cand[keep]
         if len(cand) == 0:
-            return Ranked(np.zeros(0, np.int64), np.zeros(0, np.float32), {}, [])
+            return Scored.empty()
         feats = x[0, valid]
-        scores = self.model.predict(feats)
-        order = top_k_order(scores, k, cand)
-        contrib = self.model.contributions(feats[order])
-        parts = {name: contrib[:, j] for j, name in enumerate(self.model.features)}
-        parts["bias"] = contrib[:, -1]
-        return Ranked(
-            positions=cand[order],
-            scores=scores[order],
-            parts=parts,
-            sources=[cands.sources_of(0, int(c)) for c in valid[order]],
-        )
+        model = self.model
+
+        def parts(order: np.ndarray) -> dict[str, np.ndarray]:
+            contrib = model.contributions(feats[order])
+            out = {name: contrib[:, j] for j, name in enumerate(model.features)}
+            out["bias"] = contrib[:, -1]
+            return out
+
+        return Scored(cand, model.predict(feats), parts, [cands.sources_of(0, int(c)) for c in valid])

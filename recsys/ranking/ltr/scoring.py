@@ -5,19 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from recsys.ranking.ltr.candidates import CandidateParams, Candidates, VectorSearch, exact_search, generate_candidates
-from recsys.ranking.ltr.context import ItemContext, UserBatch
+from recsys.features.items import ItemFeatures
+from recsys.features.sequences import UserBatch
 from recsys.ranking.ltr.features import compute_features
 from recsys.ranking.ltr.model import LearnedModel
 
 __all__ = ["score_batch", "model_scores", "exact_scoring_search"]
 
 
-def exact_scoring_search(ctx: ItemContext) -> VectorSearch:
+def exact_scoring_search(ctx: ItemFeatures) -> VectorSearch:
     return exact_search(ctx.vectors)
 
 
 def score_batch(
-    ctx: ItemContext, batch: UserBatch, params: CandidateParams, excluded: np.ndarray, search: VectorSearch,
+    ctx: ItemFeatures, batch: UserBatch, params: CandidateParams, excluded: np.ndarray, search: VectorSearch,
     names: tuple[str, ...], neighbours: np.ndarray | None = None,
 ) -> tuple[Candidates, np.ndarray]:
     """Candidates of the batch and their b × C × F features (NaN on padding)."""

@@ -2,7 +2,7 @@
 
 For every user, the last step of the given events (the last interaction, or the last interaction day
 when timestamps are real) is the label and everything strictly before it is the input. Features are
-computed from an `ItemContext` built on the input part only, so a label never sees itself in the
+computed from `ItemFeatures` built on the input part only, so a label never sees itself in the
 co-occurrence, popularity or history it is ranked with. Callers pass only events before their evaluation
 cut: nothing here looks at anything else.
 """
@@ -20,13 +20,16 @@ import pandas as pd
 from recsys.data import schema as S
 from recsys.errors import ConfigError
 from recsys.ranking.ltr.candidates import CandidateParams, item_neighbours
-from recsys.ranking.ltr.context import ItemContext, item_context, ordered_histories, user_batch
+from recsys.features.events import event_features
+from recsys.features.ids import IdMap
+from recsys.features.items import ItemFeatures, item_features
+from recsys.features.sequences import ordered_histories, user_batch
 from recsys.ranking.ltr.features import feature_names
 from recsys.ranking.ltr.model import LearnedModel, LGBParams, train_model
 from recsys.ranking.ltr.scoring import exact_scoring_search, score_batch
 from recsys.features.signals import SignalParams
 
-__all__ = ["Holdout", "TrainParams", "holdout_last", "fit_ranker", "train_for_index", "context_for"]
+__all__ = ["Holdout", "TrainParams", "holdout_last", "fit_ranker", "train_for_index", "slice_features"]
 
 Holdout = Literal["auto", "event", "day"]
 #: Extra neighbours per item in the lookup table, so excluded history items still leave enough.
@@ -81,17 +84,14 @@ def fit_ranker(
     signal_params: SignalParams = SignalParams(), log: Callable[[str], None] = lambda _m: None,
 ) -> LearnedModel:
     """Train on `events` (all strictly before the caller's cut): last step per user = label."""
-    pos_of = pd.Index(products[S.PRODUCT_ID].to_numpy(dtype=object))
-    item_pos = pos_of.get_indexer(pd.Index(events[S.PRODUCT_ID].to_numpy(dtype=object))).astype(np.int64)
-    item_pos[events[S.PRODUCT_ID].isna().to_numpy()] = -1
+    item_pos = IdMap.of(products[S.PRODUCT_ID]).rows(events[S.PRODUCT_ID])
     inp, lab = holdout_last(events, item_pos, params.holdout)
     if not inp.any() or not lab.any():
         raise ConfigError("too little data to train the learned ranker: no user has events before their last "
                           "step; use the weighted blend (ranker 'blend')")
     in_events = events[inp].reset_index(drop=True)
-    in_pos = item_pos[inp]
     as_of = in_events[S.TIMESTAMP].max()
-    ctx = item_context(products, in_events, in_pos, item_vectors, as_of, signal_params)
+    ctx, in_pos = slice_features(products, in_events, item_vectors, as_of, signal_params)
     labels = pd.Series(item_pos[lab]).groupby(events[S.USER_ID].to_numpy(dtype=object)[lab]).unique()
     users = np.intersect1d(labels.index.to_numpy(dtype=object), in_events[S.USER_ID].unique().astype(object))
     users = _sample_users(users, params.max_users, params.seed)
@@ -106,7 +106,7 @@ def fit_ranker(
     search = exact_scoring_search(ctx)
     neighbours = item_neighbours(ctx.vectors, params.candidates.recent + NEIGHBOUR_SLACK)
     for a in range(0, len(users), params.batch_size):
-        batch = user_batch(ctx, hists[a : a + params.batch_size])
+        batch = user_batch(ctx.vectors, hists[a : a + params.batch_size])
         excluded = np.zeros((len(batch), ctx.n_items), bool)
         for i, h in enumerate(batch.hist):
             excluded[i, h] = True
@@ -140,10 +140,9 @@ def train_for_index(
     return model
 
 
-def context_for(products: pd.DataFrame, events: pd.DataFrame, item_vectors: np.ndarray, as_of: pd.Timestamp,
-                signal_params: SignalParams = SignalParams()) -> tuple[ItemContext, np.ndarray]:
-    """The scoring-time context over all of `events` and the events' catalogue positions."""
-    pos_of = pd.Index(products[S.PRODUCT_ID].to_numpy(dtype=object))
-    item_pos = pos_of.get_indexer(pd.Index(events[S.PRODUCT_ID].to_numpy(dtype=object))).astype(np.int64)
-    item_pos[events[S.PRODUCT_ID].isna().to_numpy()] = -1
-    return item_context(products, events, item_pos, item_vectors, as_of, signal_params), item_pos
+def slice_features(products: pd.DataFrame, events: pd.DataFrame, item_vectors: np.ndarray, as_of: pd.Timestamp,
+                   signal_params: SignalParams = SignalParams()) -> tuple[ItemFeatures, np.ndarray]:
+    """`ItemFeatures` of one slice of events (the same computation the build stores) and the events'
+    catalogue positions."""
+    ev = event_features(events, IdMap.of(products[S.PRODUCT_ID]))
+    return item_features(products, events, ev, item_vectors, as_of, signal_params), ev.item_pos

@@ -21,10 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recsys.config import BlendConfig, parse_config, read_config_file
+from recsys.config.blend import BlendConfig, parse_config, read_config_file
 from recsys.errors import ConfigError
 
-__all__ = ["Experiment", "BlendCatalog", "Resolved", "assign_arm"]
+__all__ = ["Experiment", "BlendCatalog", "Resolved", "assign_arm", "diversity_lambda"]
+
+#: The smallest MMR λ a diversity request maps to (λ must stay > 0: some relevance always counts).
+MIN_MMR_LAMBDA = 0.05
+
+
+def diversity_lambda(diversity: float) -> float:
+    """MMR λ of a diversity in [0, 1]: 0 → 1.0 (pure relevance), 1 → MIN_MMR_LAMBDA (most diverse)."""
+    return max(1.0 - float(diversity), MIN_MMR_LAMBDA)
 
 
 @dataclass(frozen=True)
@@ -128,5 +136,5 @@ class BlendCatalog:
                 raise ConfigError(f"weights {bad} must be finite numbers")
             cfg = cfg.with_updates(weights={**cfg.weights.model_dump(), **dict(weights)})
         if diversity:
-            cfg = cfg.with_updates(mmr_lambda=max(1.0 - diversity, 0.05))  # λ must stay > 0
+            cfg = cfg.with_updates(mmr_lambda=diversity_lambda(diversity))
         return Resolved(cfg, experiment, arm)

@@ -6,6 +6,9 @@ it with L_max estimated as the largest distinct-user count (`interactions`), add
 events ingested since the build (fresh events are undecayed), and rescale by the new maximum (the
 whole array is rescaled only when the maximum grows; otherwise only the touched items change). Trending takes the larger of the built value and live / (live + prior): a burst of
 fresh activity lifts an item, one event on a cold item does not top the chart.
+
+`LiveSignals` owns copies of the stored arrays; the ranking pipeline reads them through `snapshot`, so
+the learned ranker and the blend both rank with live popularity, and the loaded version stays unchanged.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import schema as S
-from recsys.artifacts import Artifacts
-from recsys.config import BlendConfig
-from recsys.ranking.blend_ranker import BlendRanker, Ranked
-from recsys.features.signals import DEFAULT_EVENT_WEIGHTS, ItemSignals
+from recsys.features.events import EVENT_WEIGHTS
+from recsys.features.ids import IdMap
+from recsys.features.items import popular_order
+from recsys.features.signals import ItemSignals
 
-__all__ = ["LiveSignals", "LiveRanker", "built_weights", "effective_popularity", "effective_trending"]
+__all__ = ["LiveSignals", "built_weights", "effective_popularity", "effective_trending"]
 
 POPULAR_POOL = 1000
 
@@ -43,35 +46,40 @@ def effective_trending(base: np.ndarray, live: np.ndarray, prior: float) -> np.n
 
 
 class LiveSignals:
-    """Owns the signal arrays of one loaded `Artifacts` and updates them in place as events arrive.
+    """Live copies of a version's signal arrays, updated in place as events arrive.
 
     Readers may see an item's old or new value during an update, never a torn array shape.
     """
 
-    def __init__(self, art: Artifacts, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS) -> None:
-        self.signals: ItemSignals = art.signals
-        self._art = art
+    def __init__(self, signals: ItemSignals, items: IdMap, tiebreak: np.ndarray,
+                 event_weights: Mapping[str, float] = EVENT_WEIGHTS) -> None:
+        self.signals: ItemSignals = signals.copy()
+        self._items = items
+        self._tiebreak = tiebreak
         self._weights = dict(event_weights)
-        n = len(art.signals.popularity)
-        ref = float(art.signals.interactions.max()) if n else 1.0
-        self._built = built_weights(art.signals.popularity, ref)
+        n = len(signals.popularity)
+        ref = float(signals.interactions.max()) if n else 1.0
+        self._built = built_weights(signals.popularity, ref)
         self._top = max(ref, 1.0)
-        self._base_trend = art.signals.trending.copy()
+        self._base_trend = signals.trending.copy()
         self.live = np.zeros(n, np.float64)
-        self._prior = max(float(np.median(art.signals.interactions[art.signals.interactions > 0]))
-                          if (art.signals.interactions > 0).any() else 1.0, 1.0)
+        self._prior = max(float(np.median(signals.interactions[signals.interactions > 0]))
+                          if (signals.interactions > 0).any() else 1.0, 1.0)
         self._best: dict[tuple[str, int], float] = {}  # (user, position) → strongest weight counted
         self._lock = threading.Lock()
         self.events_applied = 0
         self.popular_order = self._order(np.arange(n))
 
+    def snapshot(self) -> tuple[ItemSignals, np.ndarray]:
+        return self.signals, self.popular_order
+
     def _order(self, positions: np.ndarray) -> np.ndarray:
-        pop = self.signals.popularity[positions]
-        return positions[np.lexsort((positions, -pop))][:POPULAR_POOL]
+        order = popular_order(self.signals.popularity[positions], self._tiebreak[positions])
+        return positions[order][:POPULAR_POOL]
 
     def apply(self, events: pd.DataFrame) -> int:
         """Count canonical events (distinct user × item, strongest type weight); return items touched."""
-        pos = events[S.PRODUCT_ID].map(self._art.product_position).astype("float64").fillna(-1).to_numpy(np.int64)
+        pos = self._items.rows(events[S.PRODUCT_ID])
         w = events[S.EVENT_TYPE].map(self._weights).fillna(0.0).to_numpy(float)
         touched: set[int] = set()
         with self._lock:
@@ -95,15 +103,3 @@ class LiveSignals:
                 self.signals.trending[idx] = effective_trending(self._base_trend[idx], self.live[idx], self._prior)
                 self.popular_order = self._order(np.union1d(self.popular_order, idx))
         return len(touched)
-
-
-class LiveRanker(BlendRanker):
-    """The blended ranker, with popular candidates taken from the live popularity order."""
-
-    def __init__(self, art: Artifacts, config: BlendConfig, live: LiveSignals) -> None:
-        super().__init__(art, config)
-        self._live = live
-
-    def rank(self, query: np.ndarray | None, **kwargs) -> Ranked:  # type: ignore[override]
-        self._popular = self._live.popular_order
-        return super().rank(query, **kwargs)

@@ -81,8 +81,7 @@ def merge_history(indexed: pd.DataFrame, stored: pd.DataFrame, art: Artifacts) -
         seen = pd.MultiIndex.from_frame(indexed[_KEY].astype({S.PRODUCT_ID: object, S.TEXT: object}))
         mine = pd.MultiIndex.from_frame(new[_KEY].astype({S.PRODUCT_ID: object, S.TEXT: object}))
         new = new[~mine.isin(seen)]
-    new = new.assign(**{POSITION: new[S.PRODUCT_ID].map(art.product_position).astype("float64")
-                        .fillna(-1).astype(np.int64)})
+    new = new.assign(**{POSITION: art.items.rows(new[S.PRODUCT_ID])})
     cols = [*S.EVENT_COLUMNS, POSITION]
     merged = pd.concat([indexed[cols], new[cols]], ignore_index=True) if len(indexed) else new[cols]
     return merged.reset_index(drop=True)

@@ -1,0 +1,126 @@
+"""`ItemFeatures`: every per-item array the rankers read, computed by one function from one time slice.
+
+The build computes it from the version's events and stores it; evaluation computes it from train events;
+the learned ranker's training computes it from the input part of an earlier slice; serving loads the
+stored one and overlays live counters (`with_signals`). All of them call `item_features`, so what is
+measured, trained and served is the same computation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.data import schema as S
+from recsys.features.events import EventFeatures, interaction_mask
+from recsys.features.sequences import first_seen_age, ordered_histories, transitions
+from recsys.features.signals import ItemSignals, SignalParams, compute_signals, cooccurrence
+
+__all__ = ["ItemFeatures", "item_features", "popular_order", "tiebreak_ranks", "FEATURE_FILES"]
+
+#: Files of an index version that hold the stored item features (beside the item vectors).
+FEATURE_FILES = {"signals": "signals.parquet", "cooc": "cooc.npz", "trans": "trans.npz"}
+AGE = "age_days"
+
+
+def tiebreak_ranks(n: int, seed: int = 0) -> np.ndarray:
+    """A seeded random rank per catalogue row: equal scores are ordered by it, never by id or row."""
+    return np.random.default_rng(seed).permutation(n).astype(np.int64)
+
+
+def popular_order(popularity: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+    """Rows by descending popularity; equal popularity in tie-break order."""
+    return np.lexsort((tiebreak, -np.asarray(popularity))).astype(np.int64)
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    clean = values.fillna("").astype(str).str.strip()
+    codes = pd.factorize(clean)[0].astype(np.int64)
+    return np.where(clean.to_numpy() == "", -1, codes)
+
+
+@dataclass(frozen=True)
+class ItemFeatures:
+    """Per-item arrays in catalogue order."""
+
+    vectors: np.ndarray  # n × d, unit length
+    signals: ItemSignals
+    cooc: sp.csr_matrix  # item–item co-occurrence cosine (top neighbours per row)
+    trans: sp.csr_matrix  # directed transitions: how often j follows i within a few steps
+    category: np.ndarray  # raw category path strings (filters)
+    price: np.ndarray  # float, NaN when unknown
+    category_code: np.ndarray  # int codes of the full category path, −1 when empty
+    top_category_code: np.ndarray  # int codes of the first two category levels
+    brand_code: np.ndarray  # int codes, −1 when empty
+    log_price: np.ndarray  # log1p(price), NaN when unknown
+    age_days: np.ndarray  # days between the item's first event and as_of, NaN when never seen
+    tiebreak: np.ndarray  # seeded random rank per item (see `tiebreak_ranks`)
+    popular: np.ndarray  # rows by descending popularity
+
+    @property
+    def n_items(self) -> int:
+        return len(self.vectors)
+
+    @classmethod
+    def assemble(cls, products: pd.DataFrame, vectors: np.ndarray, signals: ItemSignals, cooc: sp.spmatrix,
+                 trans: sp.spmatrix, age_days: np.ndarray, *, seed: int = 0) -> ItemFeatures:
+        n = len(products)
+        cats = products[S.CATEGORY].fillna("").astype(str)
+        top = cats.str.split(" > ").str[:2].str.join(" > ")
+        price = products[S.PRICE].to_numpy(dtype=float)
+        tb = tiebreak_ranks(n, seed)
+        return cls(
+            vectors=np.ascontiguousarray(vectors, dtype=np.float32),
+            signals=signals,
+            cooc=sp.csr_matrix(cooc, dtype=np.float32),
+            trans=sp.csr_matrix(trans, dtype=np.float32),
+            category=products[S.CATEGORY].to_numpy(dtype=object),
+            price=price,
+            category_code=_codes(cats),
+            top_category_code=_codes(top),
+            brand_code=_codes(products[S.BRAND]) if S.BRAND in products.columns else np.full(n, -1, np.int64),
+            log_price=np.log1p(np.where(price >= 0, price, np.nan)),
+            age_days=np.asarray(age_days, dtype=float),
+            tiebreak=tb,
+            popular=popular_order(signals.popularity, tb),
+        )
+
+    def with_signals(self, signals: ItemSignals, popular: np.ndarray | None = None) -> ItemFeatures:
+        """The same features with other signal values (live counters); `popular` defaults to theirs."""
+        return replace(self, signals=signals,
+                       popular=popular if popular is not None else popular_order(signals.popularity, self.tiebreak))
+
+    # -- storage in an index version ------------------------------------------------------------
+    def save(self, folder: Path, product_ids: np.ndarray) -> None:
+        self.signals.frame(product_ids).assign(**{AGE: self.age_days}).to_parquet(
+            folder / FEATURE_FILES["signals"], index=False)
+        sp.save_npz(folder / FEATURE_FILES["cooc"], self.cooc)
+        sp.save_npz(folder / FEATURE_FILES["trans"], self.trans)
+
+    @classmethod
+    def load(cls, folder: Path, products: pd.DataFrame, vectors: np.ndarray, *, seed: int = 0) -> ItemFeatures:
+        frame = pd.read_parquet(folder / FEATURE_FILES["signals"])
+        return cls.assemble(products, vectors, ItemSignals.from_frame(frame),
+                            sp.load_npz(folder / FEATURE_FILES["cooc"]).tocsr(),
+                            sp.load_npz(folder / FEATURE_FILES["trans"]).tocsr(),
+                            frame[AGE].to_numpy(dtype=float), seed=seed)
+
+
+def item_features(
+    products: pd.DataFrame, events: pd.DataFrame, ev: EventFeatures, vectors: np.ndarray, as_of: pd.Timestamp,
+    params: SignalParams = SignalParams(), *, seed: int = 0,
+) -> ItemFeatures:
+    """Signals, co-occurrence, transitions and attributes from `events` (rows aligned with `ev`)."""
+    n = len(products)
+    pos = ev.item_pos
+    inter = interaction_mask(events, pos, params.event_weights)
+    cooc = cooccurrence(events[S.USER_ID].to_numpy()[inter], pos[inter], n, params.cooc_neighbours)
+    sig = compute_signals(events, pos, n, as_of, params, sentiment=ev.sentiment)
+    users = pd.unique(events[S.USER_ID].to_numpy(dtype=object))
+    trans = transitions(ordered_histories(events, pos, users), n)
+    return ItemFeatures.assemble(products, vectors, sig, cooc, trans, first_seen_age(events, pos, n, as_of),
+                                 seed=seed)
