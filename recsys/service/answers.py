@@ -12,13 +12,15 @@ import numpy as np
 from fastapi import Response
 
 from recsys.ads.answer import ads_beside
+from recsys.ads.matcher import AdMatch
 from recsys.artifacts import POSITION
-from recsys.ranking.blend import Filters
 from recsys.errors import UnknownUserError
+from recsys.explain.portraits import portrait
+from recsys.online.profiles import UserState, online_user
+from recsys.ranking.base import Filters
 from recsys.recommender import RecommendationList
-from recsys.service.configs import Resolved
-from recsys.service.online import UserState, online_user
-from recsys.service.portrait import portrait
+from recsys.config.catalog import Resolved
+from recsys.service.schemas import ProfileOut, RecommendationsOut
 from recsys.service.tenants import Served
 from recsys.store import EventStore
 
@@ -84,7 +86,7 @@ def ads_for(served: Served, answer: RecommendationList, n_ads: int | None, defau
 
 
 def user_portrait(served: Served, tenant: str, store: EventStore, user_id: str, resolved: Resolved,
-                  *, max_user_events: int = 1000, top: int = 10) -> dict[str, object]:
+                  *, max_user_events: int = 1000, top: int = 10) -> ProfileOut:
     state = _state(served, tenant, store, user_id, resolved, max_user_events)
     if state is None:
         if not served.art.knows_user(user_id):
@@ -92,24 +94,28 @@ def user_portrait(served: Served, tenant: str, store: EventStore, user_id: str, 
                                    "events")
         state = UserState(served.art.user_history(user_id), served.art.user_vector(user_id), 0)
     body = portrait(user_id, state.history, state.vector, served.art, top=top)
-    body.update(index_version=served.version, live_events=state.live_events)
-    return body
+    return ProfileOut.model_validate({**body, "index_version": served.version, "live_events": state.live_events})
+
+
+#: Left out of every result unless the request asked for explanations.
+_UNEXPLAINED = {"results": {"__all__": {"sources", "because"}}}
 
 
 def render(answer: RecommendationList, resolved: Resolved, tenant: str, *, explain: bool,
-           log: bool, ads: list[dict] | None = None) -> Response:
-    body = answer.to_dict()
-    body["ads"] = ads or []
-    if not explain:
-        for r in body["results"]:  # type: ignore[union-attr]
-            r.pop("because", None)
-            r.pop("sources", None)
-    body["experiment"] = resolved.experiment
-    body["arm"] = resolved.arm
+           log: bool, ads: Sequence[AdMatch | dict] = ()) -> Response:
+    """The answer as the declared `RecommendationsOut`, serialised by pydantic.
+
+    A `Response` rather than the model itself because which fields a result carries depends on the
+    request (`explain`), which FastAPI's per-route serialisation options cannot express; the body is
+    still exactly the model's JSON, so nothing undeclared reaches the client."""
+    out = RecommendationsOut(results=answer.results, ads=list(ads), strategy=answer.strategy,
+                             config_id=answer.config_id, index_version=answer.index_version,
+                             fallback=answer.fallback, user_id=answer.user_id, experiment=resolved.experiment,
+                             arm=resolved.arm)
     if log and answer_log.isEnabledFor(logging.INFO):
         answer_log.info(json.dumps({
             "tenant": tenant, "user_id": answer.user_id, "config_id": answer.config_id,
             "experiment": resolved.experiment, "arm": resolved.arm, "index_version": answer.index_version,
             "strategy": answer.strategy, "fallback": answer.fallback, "n": len(answer.results),
-            "ads": [a["campaign_id"] for a in body["ads"]]}))
-    return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+            "ads": [a.campaign_id for a in out.ads]}))
+    return Response(out.model_dump_json(exclude=None if explain else _UNEXPLAINED), media_type="application/json")

@@ -1,6 +1,6 @@
-"""The app factory: `create_app(settings)` wires routers, error mapping, the body-size limit
-(FastAPI's `max_body_size`: 413 over it) and metrics; its
-lifespan loads keys, blend configs, the event store and every tenant's index once into `app.state`."""
+"""The app factory: `create_app(settings)` wires routers, error mapping (every error answer is an `ErrorOut`),
+the body-size limit (FastAPI's `max_body_size`: 413 over it) and metrics; its lifespan loads keys, blend
+configs, the event store and every tenant's index once into `app.state`."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
 from recsys import __version__
 from recsys.errors import ConfigError, RecsysError
 from recsys.index import set_search_threads
 from recsys.service.ads import AdsSource
-from recsys.service.configs import BlendCatalog
-from recsys.service.errors import recsys_error_handler
+from recsys.config.catalog import BlendCatalog
+from recsys.service.errors import http_error_handler, recsys_error_handler, request_validation_handler
 from recsys.service.keys import KeyRing
 from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.routers import admin, events, health, recommend, users
@@ -71,6 +73,8 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
                   description="Embedding-based recommendations with real-time events. Send `X-API-Key`.")
     app.state.settings, app.state.ready, app.state.metrics = settings, False, Metrics()
     app.add_exception_handler(RecsysError, recsys_error_handler)
+    app.add_exception_handler(RequestValidationError, request_validation_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)
     for router in (health.router, recommend.router, events.router, users.router, admin.router):
         app.include_router(router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

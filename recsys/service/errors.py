@@ -1,5 +1,6 @@
 """Service-side branches of the one exception tree (see `recsys.errors`), each with its HTTP status,
-and the single handler that maps every `RecsysError` to a JSON error body.
+and the handlers that answer every error in one JSON shape, `ErrorOut` (`{error, detail, hint?, problems?}`):
+`RecsysError`s, FastAPI's own request validation (422) and HTTP errors such as an unknown route (404).
 
     RecsysError
     ├── AuthenticationError   401  no or unknown X-API-Key
@@ -11,13 +12,18 @@ and the single handler that maps every `RecsysError` to a JSON error body.
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from recsys.errors import DataValidationError, RecsysError, UnknownItemError, UnknownUserError
+from recsys.service.schemas import ErrorOut
 
 __all__ = ["AuthenticationError", "PermissionDeniedError", "PayloadTooLargeError", "NotReadyError",
-           "recsys_error_handler"]
+           "recsys_error_handler", "request_validation_handler", "http_error_handler"]
 
 
 class AuthenticationError(RecsysError):
@@ -45,14 +51,39 @@ _HINTS: dict[type[RecsysError], str] = {
 }
 
 
+def _answer(body: ErrorOut, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers)
+
+
 async def recsys_error_handler(request: Request, exc: Exception) -> JSONResponse:
     status = exc.http_status if isinstance(exc, RecsysError) else 500
-    body: dict[str, object] = {"error": type(exc).__name__, "detail": str(exc)}
-    for cls, hint in _HINTS.items():
-        if isinstance(exc, cls):
-            body["hint"] = hint
-            break
-    if isinstance(exc, DataValidationError):
-        body["problems"] = [str(p) for p in exc.problems]
+    hint = next((h for cls, h in _HINTS.items() if isinstance(exc, cls)), None)
+    problems = [str(p) for p in exc.problems] if isinstance(exc, DataValidationError) else None
     headers = {"WWW-Authenticate": "ApiKey"} if isinstance(exc, AuthenticationError) else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    return _answer(ErrorOut(error=type(exc).__name__, detail=str(exc), hint=hint, problems=problems), status, headers)
+
+
+def _where(loc: tuple[object, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "request"
+
+
+async def request_validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own request validation (types, bounds, unknown fields, malformed JSON), in the same
+    `ErrorOut` shape as every other error: one `problems` line per invalid input."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    problems = [f"{_where(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}" for e in errors]
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    detail = "invalid request: " + "; ".join(problems[:3]) + more
+    return _answer(ErrorOut(error="RequestValidationError", detail=detail, problems=problems), 422)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """HTTP-level errors outside the endpoints (no such route, method not allowed), as `ErrorOut`."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else str(exc)
+    try:
+        error = HTTPStatus(status).phrase.replace(" ", "")  # "NotFound", "MethodNotAllowed"
+    except ValueError:
+        error = "HTTPError"
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    return _answer(ErrorOut(error=error, detail=str(detail)), status, headers)

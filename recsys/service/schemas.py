@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from recsys.ads.matcher import AdMatch
 from recsys.data.schema import EventType
+from recsys.recommender import Recommendation, Strategy
 
-__all__ = ["EventIn", "EventBatch", "EventsAck", "TextRequest", "RecommendationOut", "RecommendationsOut", "AdOut",
-           "ReloadOut"]
+__all__ = ["EventIn", "EventBatch", "EventsAck", "TextRequest", "RecommendationsOut", "ReloadOut", "HealthOut",
+           "ReadyOut", "ProfileOut", "ErrorOut", "error_responses"]
 
 _ID = Field(min_length=1, max_length=256)
 
 
 class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    """Response bodies are closed: the OpenAPI schema says `additionalProperties: false`, and a body
+    with a key its model does not declare fails validation instead of reaching a client."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -56,7 +65,7 @@ class EventBatch(_In):
     events: list[EventIn] = Field(min_length=1)
 
 
-class EventsAck(BaseModel):
+class EventsAck(_Out):
     accepted: int
     first_seq: int | None
     last_seq: int | None
@@ -90,44 +99,124 @@ class TextRequest(_In):
         return self
 
 
-class RecommendationOut(BaseModel):
-    product_id: str
-    title: str
-    score: float
-    parts: dict[str, float]
-    sources: list[str] | None = None
-    because: str | None = None
+class RecommendationsOut(_Out):
+    """Each result is the library's `Recommendation` and each ad its `AdMatch`: one definition per shape.
 
+    `sources` and `because` have defaults in `Recommendation`, so the schema lists them as optional: the
+    service sends them only when `explain=true` (see `recsys.service.answers.render`). One model covers
+    both shapes; `response_model_exclude_none` cannot, because `fallback`, `user_id` and an ad's
+    `product_id` are part of every answer even when null, and `sources` defaults to [] rather than null.
+    """
 
-class AdOut(BaseModel):
-    campaign_id: str
-    advertiser: str
-    headline: str
-    body: str
-    product_id: str | None
-    product_title: str | None
-    relevance: float
-    pctr: float
-    ecpm: float
-    bid_type: str
-    bid: float
-    why: str
-
-
-class RecommendationsOut(BaseModel):
-    results: list[RecommendationOut]
-    ads: list[AdOut] = []
-    strategy: str
+    results: list[Recommendation] = Field(
+        description="Best first. With explain=true each result also carries `sources` (the candidate "
+                    "generators that found it) and `because` (a reason, or null when there is none).")
+    ads: list[AdMatch] = []
+    strategy: Strategy
     config_id: str
     index_version: str
-    fallback: str | None
+    fallback: str | None = Field(description="null, \"text\" or \"popular\": what answered instead of the profile")
     user_id: str | None
     experiment: str | None = None
     arm: str | None = None
 
 
-class ReloadOut(BaseModel):
+class ReloadOut(_Out):
     tenant: str
     previous_version: str
     version: str
     changed: bool
+
+
+class HealthOut(_Out):
+    status: Literal["ok"]
+
+
+class ReadyOut(_Out):
+    """`{"ready": true, "tenants": n}` with 200, `{"ready": false}` with 503 while indexes load."""
+
+    ready: bool
+    tenants: int | None = None
+
+
+# -- the user portrait (GET /v1/users/{id}/profile), as `recsys.explain.portraits.portrait` builds it ------------
+
+class ItemRef(_Out):
+    product_id: str
+    title: str
+
+
+class TermWeight(_Out):
+    term: str
+    weight: float
+
+
+class Interest(_Out):
+    """One interest cluster: a label from its top terms, its share of the user's positive weight."""
+
+    label: str
+    share: float
+    terms: list[TermWeight]
+    n_items: int
+    examples: list[ItemRef]
+
+
+class CategoryWeight(_Out):
+    category: str
+    weight: float
+
+
+class PastItem(ItemRef):
+    category: str
+    events: list[str] = Field(description="What the user did with it, as verbs in the user's language")
+    weight: float = Field(description="Signed, time-decayed event weight")
+    sentiment: float | None = Field(description="Mean sentiment of the user's reviews of it; null without one")
+    contribution: float = Field(description="weight × cosine(item, profile vector)")
+
+
+class SearchWeight(_Out):
+    text: str
+    weight: float
+
+
+class ProfileOut(_Out):
+    user_id: str
+    has_profile: bool
+    language: str
+    n_events: int
+    interests: list[Interest]
+    categories: list[CategoryWeight]
+    terms: list[TermWeight]
+    items: list[PastItem]
+    searches: list[SearchWeight]
+    index_version: str
+    live_events: int = Field(description="Events ingested since the index was built that the portrait includes")
+
+
+# -- errors ------------------------------------------------------------------------------------------------------
+
+class ErrorOut(_Out):
+    """Every error answer (see `recsys.service.errors`); `hint` and `problems` only when there are some."""
+
+    error: str = Field(description="The error class, e.g. UnknownUserError, DataValidationError")
+    detail: str
+    hint: str | None = None
+    problems: list[str] | None = Field(None, description="Validation errors only: one line per invalid input")
+
+
+_ERRORS = {
+    401: "No or unknown X-API-Key",
+    403: "The key may not call this endpoint (not an admin key) or its tenant has no index here",
+    404: "Unknown user or item",
+    409: "Reload refused: the new index is broken or does not match; the old one keeps serving",
+    422: "Invalid input; nothing was stored",
+    503: "Not ready: indexes are still loading",
+}
+#: The body-size limit answers before any endpoint or error handler runs (Starlette's middleware), in plain text.
+_TOO_LARGE = {"description": "Request body over the server's limit (plain text)",
+              "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route or router: each status answered with `ErrorOut` (413 with plain text)."""
+    return {s: _TOO_LARGE if s == 413 else {"model": ErrorOut, "description": _ERRORS[s]} for s in statuses}

@@ -1,5 +1,6 @@
 """The HTTP API in process (FastAPI TestClient): endpoints, online reflection of events, error mapping,
-limits, blend configs per request and metrics. Auth, tenants and hot swap: test_service_tenancy.py."""
+limits, blend configs per request and metrics. Auth, tenants and hot swap: test_service_tenancy.py.
+Every answer here is also checked against the OpenAPI schema (`CheckedClient`, test_http_contract.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from fastapi.testclient import TestClient
 
 from recsys.service import Settings, create_app
 
+from .test_http_contract import CheckedClient
+
 TS = "2024-03-01T00:00:00Z"
 
 
@@ -23,7 +26,7 @@ def client(tiny_index: Path, tmp_path: Path):
         "experiments": {"exp": {"arms": {"a": "base", "b": "pop"}}}}))
     settings = Settings(index=tiny_index, events_db=tmp_path / "ev.db", config=cfg, max_k=20,
                         max_body_bytes=20_000, max_events_per_batch=50)
-    with TestClient(create_app(settings)) as c:
+    with CheckedClient(create_app(settings)) as c:
         yield c
 
 
@@ -40,7 +43,8 @@ def test_user_recommendations_carry_results_config_version_and_fallback(client: 
     assert {"product_id", "title", "score", "parts", "because"} <= body["results"][0].keys()
     assert body["fallback"] is None and body["strategy"] == "personal"
     lean = client.get("/v1/users/u_coffee/recommendations", params={"k": 3}).json()["results"][0]
-    assert "because" not in lean and "parts" in lean
+    assert "because" not in lean and "sources" not in lean and "parts" in lean
+    assert "extra" not in body  # only declared fields (RecommendationsOut)
 
 
 def test_filters_and_seen_exclusion(client: TestClient):
@@ -174,7 +178,7 @@ def test_blend_configs_per_request_and_ab_log(client: TestClient, caplog: pytest
     inline = client.get('/v1/users/u_coffee/recommendations?k=3&weights={"popularity":0.9}').json()
     assert inline["config_id"] not in {base["config_id"], pop["config_id"]}
     with caplog.at_level(logging.INFO, logger="recsys.service.answers"):
-        arms = {client.get(f"/v1/users/u_coffee/recommendations?k=3&experiment=exp").json()["arm"] for _ in range(3)}
+        arms = {client.get("/v1/users/u_coffee/recommendations?k=3&experiment=exp").json()["arm"] for _ in range(3)}
     assert len(arms) == 1  # the same user always lands in the same arm
     line = json.loads(caplog.records[-1].getMessage())
     assert line["user_id"] == "u_coffee" and line["experiment"] == "exp" and line["arm"] in {"a", "b"}
@@ -197,6 +201,6 @@ def test_health_readiness_metrics_and_docs(client: TestClient):
 
 def test_not_ready_is_503(tiny_index: Path, tmp_path: Path):
     app = create_app(Settings(index=tiny_index, events_db=tmp_path / "ev.db"))
-    c = TestClient(app)  # no context manager: the lifespan never ran
+    c = CheckedClient(app)  # no context manager: the lifespan never ran
     assert c.get("/readyz").status_code == 503
     assert c.get("/v1/users/u_coffee/recommendations").status_code == 503

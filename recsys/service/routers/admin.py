@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from recsys.service.deps import AdminDep, StoreDep, TenantDep
-from recsys.service.schemas import ReloadOut
+from recsys.service.schemas import ReloadOut, error_responses
 from recsys.service.tenants import ReloadRefusedError
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=error_responses(401, 403, 409, 422, 503))
 
 
 @router.post("/reload", response_model=ReloadOut)

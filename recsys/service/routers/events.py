@@ -9,14 +9,14 @@ from fastapi import APIRouter, Request
 
 from recsys.data import schema as S
 from recsys.data.dataset import normalize_events
+from recsys.data.validation import validate_events
 from recsys.errors import DataValidationError, Problem
-from recsys.store import CAMPAIGN_ID
 from recsys.service.ads import ad_event_problems
 from recsys.service.deps import SettingsDep, StoreDep, TenantDep
-from recsys.service.schemas import EventBatch, EventsAck
-from recsys.data.validation import validate_events
+from recsys.service.schemas import EventBatch, EventsAck, error_responses
+from recsys.store import CAMPAIGN_ID
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(prefix="/v1", tags=["events"], responses=error_responses(401, 403, 413, 422, 503))
 _FILE = "request body"
 
 

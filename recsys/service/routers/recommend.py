@@ -10,13 +10,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from recsys.ranking.blend import Filters
 from recsys.errors import ConfigError
+from recsys.ranking.base import Filters
 from recsys.service.answers import UserQuery, ads_for, recommend_for_user, render
 from recsys.service.deps import CatalogDep, SettingsDep, StoreDep, TenantDep, check_k
-from recsys.service.schemas import RecommendationsOut, TextRequest
+from recsys.service.schemas import RecommendationsOut, TextRequest, error_responses
 
-router = APIRouter(prefix="/v1", tags=["recommendations"])
+router = APIRouter(prefix="/v1", tags=["recommendations"], responses=error_responses(401, 403, 422, 503))
 
 UserId = Annotated[str, Path(min_length=1, max_length=256)]
 K = Annotated[int, Query(ge=1, description="How many results (at most the server's max_k).")]
@@ -34,7 +34,7 @@ def _weights(raw: str | None) -> dict[str, float] | None:
     return data
 
 
-@router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut)
+@router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut, responses=error_responses(404))
 def user_recommendations(
     user_id: UserId, tenant: TenantDep, store: StoreDep, catalog: CatalogDep, settings: SettingsDep,
     k: K = 10,
@@ -59,7 +59,7 @@ def user_recommendations(
     return render(found.answer, resolved, tenant.name, explain=explain, log=settings.log_answers, ads=matched)
 
 
-@router.get("/items/{product_id}/similar", response_model=RecommendationsOut)
+@router.get("/items/{product_id}/similar", response_model=RecommendationsOut, responses=error_responses(404))
 def similar_items(
     product_id: Annotated[str, Path(min_length=1, max_length=256)], tenant: TenantDep, catalog: CatalogDep,
     settings: SettingsDep, k: K = 10, category: Annotated[str | None, Query(max_length=200)] = None,
@@ -74,7 +74,7 @@ def similar_items(
     return render(answer, resolved, tenant.name, explain=explain, log=settings.log_answers, ads=matched)
 
 
-@router.post("/recommendations", response_model=RecommendationsOut)
+@router.post("/recommendations", response_model=RecommendationsOut, responses=error_responses(413))
 def text_recommendations(body: TextRequest, tenant: TenantDep, store: StoreDep, catalog: CatalogDep,
                          settings: SettingsDep) -> Response:
     """Cold start: `{"texts": [...]}` ranks by the texts; `{"user_id": ...}` (optionally with texts) answers
