@@ -8,7 +8,7 @@ answers 404 with a hint to use cold-start texts, as Personalize and Gorse do).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +19,7 @@ from recsys.artifacts import POSITION, WEIGHT, Artifacts, load_artifacts
 from recsys.config import BlendConfig
 from recsys.encoders import Encoder, make_encoder, query_engine
 from recsys.errors import IndexMismatchError, UnknownItemError, UnknownUserError
-from recsys.explain.portraits import interests_for
+from recsys.explain.portraits import CatalogueTerms, catalogue_terms, interests_for
 from recsys.explain.reasons import because_texts
 from recsys.ranking.base import Filters, Ranked
 from recsys.ranking.factory import make_ranker
@@ -48,7 +48,6 @@ class RecommendationList:
     index_version: str
     fallback: str | None = None
     user_id: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -61,12 +60,20 @@ class Recommender:
     """
 
     def __init__(self, artifacts: Artifacts, *, config: BlendConfig | None = None, encoder: Encoder | None = None,
-                 live: LiveView | None = None) -> None:
+                 live: LiveView | None = None, terms: CatalogueTerms | None = None) -> None:
         self.art = artifacts
         self.config = config or artifacts.config
         self.live = live
         self.ranker = make_ranker(artifacts.features, artifacts.index, self.config, model=artifacts.ltr, live=live)
         self._encoder = encoder
+        self._terms = terms
+
+    @property
+    def terms(self) -> CatalogueTerms:
+        """The catalogue's label terms for interest portraits, tokenized once per loaded version."""
+        if self._terms is None:
+            self._terms = catalogue_terms(self.art.products)
+        return self._terms
 
     @classmethod
     def load(cls, index_dir: str | Path, *, config: BlendConfig | None = None, mmap: bool = False) -> Recommender:
@@ -74,7 +81,7 @@ class Recommender:
 
     def with_config(self, config: BlendConfig) -> Recommender:
         """The same artifacts and encoder under another blend config (an A/B arm, a tuned config)."""
-        return Recommender(self.art, config=config, encoder=self._encoder, live=self.live)
+        return Recommender(self.art, config=config, encoder=self._encoder, live=self.live, terms=self.terms)
 
     @property
     def encoder(self) -> Encoder:
@@ -137,7 +144,7 @@ class Recommender:
         ranked = self.ranker.rank(vec, k=k, filters=filters, history_pos=pos, history_w=w)
         because = None
         if explain:  # the reason names the user's interest cluster (recsys.explain.portraits), in their language
-            interests, lang = interests_for(self.art, hist)
+            interests, lang = interests_for(self.art, hist, terms=self.terms)
             because = because_texts(self.art, ranked.positions, hist, interests=interests, lang=lang)
         return self._answer(ranked, "personal", None, user_id, because)
 

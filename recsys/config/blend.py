@@ -17,7 +17,7 @@ from recsys.errors import ConfigError
 
 __all__ = ["BlendWeights", "ProfileConfig", "BlendConfig", "load_config", "FEATURES"]
 
-FEATURES = ("cosine", "popularity", "trending", "rating", "cooc", "sentiment")
+FEATURES = ("cosine", "popularity", "trending", "rating", "cooc", "sentiment", "ease")
 
 
 class BlendWeights(BaseModel):
@@ -31,6 +31,9 @@ class BlendWeights(BaseModel):
     #: usual score lower. Small by default: on rated data it overlaps `rating`; it matters for reviews
     #: without stars, whose sentiment comes from the text.
     sentiment: float = Field(0.05, ge=0)
+    #: EASE item–item score of the user's positive history (`recsys.features.ease`), divided by the user's
+    #: largest: the strongest collaborative signal on most data.
+    ease: float = Field(1.0, ge=0)
 
 
 class ProfileConfig(BaseModel):

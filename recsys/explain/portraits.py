@@ -98,21 +98,10 @@ def _label_terms(text: str) -> list[str]:
     return [t for t in tokenize(text) if not t.isdigit() and t not in _NOT_LABELS]
 
 
-_MEMO: dict[int, tuple[pd.DataFrame, CatalogueTerms]] = {}
-_MEMO_SIZE = 8
-
-
 def catalogue_terms(products: pd.DataFrame) -> CatalogueTerms:
-    """`CatalogueTerms` of a catalogue frame, memoised by frame identity (a loaded index's catalogue is
-    one long-lived frame, so this tokenizes it once per process, not once per request)."""
-    hit = _MEMO.get(id(products))
-    if hit is not None and hit[0] is products:
-        return hit[1]
-    terms = CatalogueTerms.from_texts(item_label_texts(products))
-    if len(_MEMO) >= _MEMO_SIZE:
-        _MEMO.pop(next(iter(_MEMO)))
-    _MEMO[id(products)] = (products, terms)
-    return terms
+    """`CatalogueTerms` of a catalogue frame. It tokenizes the whole catalogue: callers that answer many
+    requests compute it once per loaded version and pass it in (`Recommender.terms`)."""
+    return CatalogueTerms.from_texts(item_label_texts(products))
 
 
 def cluster_items(vectors: np.ndarray, params: PortraitParams = PortraitParams()) -> np.ndarray:
@@ -196,12 +185,12 @@ def interest_clusters(
     return out, lang
 
 
-def interests_for(art: Artifacts, history: pd.DataFrame,
-                  params: PortraitParams = PortraitParams()) -> tuple[list[InterestCluster], str]:
+def interests_for(art: Artifacts, history: pd.DataFrame, params: PortraitParams = PortraitParams(),
+                  *, terms: CatalogueTerms | None = None) -> tuple[list[InterestCluster], str]:
     """`interest_clusters` of history rows that carry `position` and `weight` (see `recsys.artifacts`)."""
     return interest_clusters(history[POSITION].to_numpy(np.int64), history[WEIGHT].to_numpy(float),
                              history[S.TEXT].fillna("").astype(str).tolist(), art.item_vectors,
-                             catalogue_terms(art.products), art.titles, params)
+                             terms if terms is not None else catalogue_terms(art.products), art.titles, params)
 
 
 def _item(art: Artifacts, p: int) -> dict[str, object]:
@@ -209,14 +198,16 @@ def _item(art: Artifacts, p: int) -> dict[str, object]:
 
 
 def portrait(user_id: str, history: pd.DataFrame, vector: np.ndarray | None, art: Artifacts,
-             *, top: int = 10, params: PortraitParams = PortraitParams()) -> dict[str, object]:
+             *, top: int = 10, params: PortraitParams = PortraitParams(),
+             terms: CatalogueTerms | None = None) -> dict[str, object]:
     """The readable portrait: interest clusters, categories, terms, past items (signed weight, the
     user's review sentiment, contribution = weight × cosine(item, profile)) and searches."""
     pos = history[POSITION].to_numpy(np.int64)
     w = history[WEIGHT].to_numpy(float)
     on_item = pos >= 0
     cats = art.products[S.CATEGORY].to_numpy(dtype=object)
-    clusters, lang = interests_for(art, history, params)
+    terms = terms if terms is not None else catalogue_terms(art.products)
+    clusters, lang = interests_for(art, history, params, terms=terms)
 
     sent = score_events(history)["sentiment"].to_numpy(float)
     items = pd.DataFrame({"p": pos[on_item], "w": w[on_item], "s": sent[on_item],
@@ -239,7 +230,6 @@ def portrait(user_id: str, history: pd.DataFrame, vector: np.ndarray | None, art
     total = sum(cat_w.values()) or 1.0
     categories = [{"category": c, "weight": round(x / total, 4)} for c, x in cat_w.most_common(top)]
 
-    terms = catalogue_terms(art.products)
     scores: Counter[str] = Counter()
     own = history[S.TEXT].fillna("").astype(str).to_numpy()
     for p, x, text in zip(pos.tolist(), w.tolist(), own.tolist(), strict=True):

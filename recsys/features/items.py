@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.data import schema as S
+from recsys.features.ease import ease_weights
 from recsys.features.events import EventFeatures, interaction_mask
 from recsys.features.sequences import first_seen_age, ordered_histories, transitions
 from recsys.features.signals import ItemSignals, SignalParams, compute_signals, cooccurrence
@@ -23,7 +24,7 @@ from recsys.features.signals import ItemSignals, SignalParams, compute_signals, 
 __all__ = ["ItemFeatures", "item_features", "popular_order", "tiebreak_ranks", "FEATURE_FILES"]
 
 #: Files of an index version that hold the stored item features (beside the item vectors).
-FEATURE_FILES = {"signals": "signals.parquet", "cooc": "cooc.npz", "trans": "trans.npz"}
+FEATURE_FILES = {"signals": "signals.parquet", "cooc": "cooc.npz", "trans": "trans.npz", "ease": "ease.npz"}
 AGE = "age_days"
 
 
@@ -51,6 +52,7 @@ class ItemFeatures:
     signals: ItemSignals
     cooc: sp.csr_matrix  # item–item co-occurrence cosine (top neighbours per row)
     trans: sp.csr_matrix  # directed transitions: how often j follows i within a few steps
+    ease: sp.csr_matrix  # EASE item–item weights, top neighbours per history item (`recsys.features.ease`)
     category: np.ndarray  # raw category path strings (filters)
     price: np.ndarray  # float, NaN when unknown
     category_code: np.ndarray  # int codes of the full category path, −1 when empty
@@ -67,7 +69,9 @@ class ItemFeatures:
 
     @classmethod
     def assemble(cls, products: pd.DataFrame, vectors: np.ndarray, signals: ItemSignals, cooc: sp.spmatrix,
-                 trans: sp.spmatrix, age_days: np.ndarray, *, seed: int = 0) -> ItemFeatures:
+                 trans: sp.spmatrix, age_days: np.ndarray, *, ease: sp.spmatrix | None = None,
+                 seed: int = 0) -> ItemFeatures:
+        """`ease` None means no EASE neighbours (an empty matrix: the EASE feature and source are zero)."""
         n = len(products)
         cats = products[S.CATEGORY].fillna("").astype(str)
         top = cats.str.split(" > ").str[:2].str.join(" > ")
@@ -78,6 +82,7 @@ class ItemFeatures:
             signals=signals,
             cooc=sp.csr_matrix(cooc, dtype=np.float32),
             trans=sp.csr_matrix(trans, dtype=np.float32),
+            ease=sp.csr_matrix((n, n), dtype=np.float32) if ease is None else sp.csr_matrix(ease, dtype=np.float32),
             category=products[S.CATEGORY].to_numpy(dtype=object),
             price=price,
             category_code=_codes(cats),
@@ -100,6 +105,7 @@ class ItemFeatures:
             folder / FEATURE_FILES["signals"], index=False)
         sp.save_npz(folder / FEATURE_FILES["cooc"], self.cooc)
         sp.save_npz(folder / FEATURE_FILES["trans"], self.trans)
+        sp.save_npz(folder / FEATURE_FILES["ease"], self.ease)
 
     @classmethod
     def load(cls, folder: Path, products: pd.DataFrame, vectors: np.ndarray, *, seed: int = 0) -> ItemFeatures:
@@ -107,7 +113,8 @@ class ItemFeatures:
         return cls.assemble(products, vectors, ItemSignals.from_frame(frame),
                             sp.load_npz(folder / FEATURE_FILES["cooc"]).tocsr(),
                             sp.load_npz(folder / FEATURE_FILES["trans"]).tocsr(),
-                            frame[AGE].to_numpy(dtype=float), seed=seed)
+                            frame[AGE].to_numpy(dtype=float), ease=sp.load_npz(folder / FEATURE_FILES["ease"]),
+                            seed=seed)
 
 
 def item_features(
@@ -123,4 +130,14 @@ def item_features(
     users = pd.unique(events[S.USER_ID].to_numpy(dtype=object))
     trans = transitions(ordered_histories(events, pos, users), n)
     return ItemFeatures.assemble(products, vectors, sig, cooc, trans, first_seen_age(events, pos, n, as_of),
-                                 seed=seed)
+                                 ease=ease_weights(interaction_matrix(events, pos, inter, n), seed=seed), seed=seed)
+
+
+def interaction_matrix(events: pd.DataFrame, item_pos: np.ndarray, mask: np.ndarray, n_items: int) -> sp.csr_matrix:
+    """Binary user × item matrix of the `mask` rows (users in order of first appearance)."""
+    users = pd.factorize(events[S.USER_ID].to_numpy(dtype=object)[mask])[0]
+    x = sp.csr_matrix((np.ones(len(users), np.float32), (users, item_pos[mask])),
+                      shape=(int(users.max()) + 1 if len(users) else 0, n_items), dtype=np.float32)
+    x.sum_duplicates()
+    x.data[:] = 1.0
+    return x

@@ -26,7 +26,7 @@ def blend_features(items: ItemFeatures, queries: np.ndarray | None, history: sp.
                    cand: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """b × C feature values of the blend for b users (`queries` b × d or None, `history` b × n positive
     weights) over candidates `cand` (None: the whole catalogue). Every value but cosine and sentiment
-    lies in [0, 1]; co-occurrence is divided by each user's largest co-occurrence score."""
+    lies in [0, 1] (EASE can be negative); co-occurrence and EASE are divided by each user's largest score."""
     b = history.shape[0]
     cols = np.arange(items.n_items) if cand is None else np.asarray(cand, np.int64)
     sig = items.signals
@@ -34,13 +34,10 @@ def blend_features(items: ItemFeatures, queries: np.ndarray | None, history: sp.
     def static(v: np.ndarray) -> np.ndarray:
         return np.broadcast_to(np.asarray(v, np.float32)[cols], (b, len(cols)))
 
-    co = (history @ items.cooc).tocsr() if history.nnz else None
-    if co is not None and co.nnz:
-        dense = np.asarray(co[:, cols].todense(), np.float32)
-        top = np.asarray(co.max(axis=1).todense(), np.float32).reshape(b, 1)
-        cooc = np.divide(dense, top, out=np.zeros_like(dense), where=top > 0)
-    else:
-        cooc = np.zeros((b, len(cols)), np.float32)
+    binary = history.copy()
+    binary.data[:] = 1.0
+    cooc = _scaled(history, items.cooc, cols)
+    ease = _scaled(binary, items.ease, cols)
     cosine = (np.asarray(queries, np.float32) @ items.vectors[cols].T if queries is not None
               else np.zeros((b, len(cols)), np.float32))
     return {
@@ -50,7 +47,21 @@ def blend_features(items: ItemFeatures, queries: np.ndarray | None, history: sp.
         "rating": static(np.where(sig.rating_count > 0, sig.rating, 0.0)),
         "cooc": cooc,
         "sentiment": static(sig.sentiment),
+        "ease": ease,
     }
+
+
+def _scaled(history: sp.csr_matrix, weights: sp.csr_matrix, cols: np.ndarray) -> np.ndarray:
+    """b × C of `history @ weights` at `cols`, each row divided by its largest value over all items."""
+    b = history.shape[0]
+    if not history.nnz or not weights.nnz:
+        return np.zeros((b, len(cols)), np.float32)
+    scores = (history @ weights).tocsr()
+    if not scores.nnz:
+        return np.zeros((b, len(cols)), np.float32)
+    dense = np.asarray(scores[:, cols].todense(), np.float32)
+    top = np.asarray(scores.max(axis=1).todense(), np.float32).reshape(b, 1)
+    return np.divide(dense, top, out=np.zeros_like(dense), where=top > 0)
 
 
 def blend_scores(features: dict[str, np.ndarray], weights: BlendWeights) -> tuple[np.ndarray, dict[str, np.ndarray]]:

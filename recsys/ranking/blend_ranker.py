@@ -17,7 +17,13 @@ from recsys.ranking.blend import blend_features, blend_scores, filter_mask, hist
 
 __all__ = ["BlendRanker", "SOURCES"]
 
-SOURCES = ("vector", "cooc", "popular")
+SOURCES = ("vector", "cooc", "ease", "popular")
+
+
+def _binary(m):
+    out = m.copy()
+    out.data[:] = 1.0
+    return out
 
 
 class BlendRanker:
@@ -43,10 +49,12 @@ class BlendRanker:
             add(ids[0][ids[0] >= 0], "vector")
         hist = history_weights(request.history_pos, request.history_w, items.n_items)
         if hist.nnz:
-            co = (hist @ items.cooc).tocsr()
-            if co.nnz:
-                best = np.lexsort((items.tiebreak[co.indices], -co.data))[: cfg.extra_candidates]
-                add(co.indices[best], "cooc")
+            for source, weights in (("cooc", items.cooc), ("ease", items.ease)):
+                scores = (hist @ weights).tocsr() if source == "cooc" else (_binary(hist) @ weights).tocsr()
+                positive = scores.data > 0
+                ids, vals = scores.indices[positive], scores.data[positive]
+                best = np.lexsort((items.tiebreak[ids], -vals))[: cfg.extra_candidates]
+                add(ids[best], source)
         add(items.popular[: cfg.extra_candidates], "popular")
         return sources
 

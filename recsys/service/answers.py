@@ -93,7 +93,7 @@ def user_portrait(served: Served, tenant: str, store: EventStore, user_id: str, 
             raise UnknownUserError(f"user {user_id!r} has no history in index {served.version} and no ingested "
                                    "events")
         state = UserState(served.art.user_history(user_id), served.art.user_vector(user_id), 0)
-    body = portrait(user_id, state.history, state.vector, served.art, top=top)
+    body = portrait(user_id, state.history, state.vector, served.art, top=top, terms=served.terms)
     return ProfileOut.model_validate({**body, "index_version": served.version, "live_events": state.live_events})
 
 

@@ -28,6 +28,7 @@ from recsys.errors import ArtifactError, ConfigError, RecsysError
 from recsys.index import resolve_version
 from recsys.index.manifest import MANIFEST_FILE
 from recsys.index.store import CURRENT
+from recsys.explain.portraits import CatalogueTerms, catalogue_terms
 from recsys.recommender import Recommender
 from recsys.features.live import LiveSignals
 from recsys.service.ads import AdsSource
@@ -53,12 +54,21 @@ class Served:
     live: LiveSignals
     texts: TextVectors
     ads: AdMatcher | None = None
+    _terms: CatalogueTerms | None = None
     _recs: OrderedDict[str, Recommender] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def version(self) -> str:
         return self.art.version
+
+    @property
+    def terms(self) -> CatalogueTerms:
+        """The catalogue's portrait terms, tokenized on first use and shared by every config's recommender."""
+        with self._lock:
+            if self._terms is None:
+                self._terms = catalogue_terms(self.art.products)
+            return self._terms
 
     def recommender(self, config: BlendConfig) -> Recommender:
         """One `Recommender` per config id (building a ranker sorts the catalogue once)."""
@@ -67,7 +77,7 @@ class Served:
             if rec is not None:
                 self._recs.move_to_end(config.id)
                 return rec
-        rec = Recommender(self.art, config=config, encoder=self.encoder, live=self.live)
+        rec = Recommender(self.art, config=config, encoder=self.encoder, live=self.live, terms=self.terms)
         with self._lock:
             self._recs[config.id] = rec
             while len(self._recs) > _MAX_CONFIGS:

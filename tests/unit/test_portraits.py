@@ -78,11 +78,12 @@ def test_no_positive_items_means_no_clusters():
     assert clusters == []
 
 
-def test_catalogue_terms_are_memoised_per_frame():
+def test_catalogue_terms_are_computed_once_per_recommender(tiny_rec):
     products = pd.DataFrame({"title": ["a b"], "category": ["x > coffee"], "brand": [""]})
     assert item_label_texts(products) == ["a b · coffee"]
-    assert catalogue_terms(products) is catalogue_terms(products)
-    assert catalogue_terms(products.copy()) is not catalogue_terms(products)
+    assert "coffee" in catalogue_terms(products).df
+    other = tiny_rec.with_config(tiny_rec.config.with_updates(mmr_lambda=0.5))
+    assert other.terms is tiny_rec.terms
 
 
 def test_portrait_of_tiny_users(tiny_rec):

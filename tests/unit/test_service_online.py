@@ -15,7 +15,7 @@ from recsys.data.dataset import empty_events, normalize_events
 from recsys.encoders import make_encoder
 from recsys.features.live import built_weights, effective_popularity
 from recsys.online.profiles import TextVectors, merge_history, online_user
-from recsys.service.portrait import portrait
+from recsys.explain.portraits import portrait
 from recsys.service.tenants import load_served
 
 
