@@ -1,4 +1,5 @@
 # Quickstart: `make demo` (set up + build the shipped sample + print recommendations), `make test`.
+# `make check`: lint (ruff), types (mypy) and the import layers (import-linter, contract in pyproject.toml).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -27,8 +28,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# A -m on the command line replaces the one in pyproject's addopts, so `not benchmark` is repeated here.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not benchmark"
+
+# Runs all three even when one fails, so one run shows every finding; fails if any of them failed.
+check: $(STAMP)
+	@rc=0; \
+	echo "== ruff check"; $(BIN)/ruff check . || rc=1; \
+	echo "== mypy recsys"; $(BIN)/mypy recsys || rc=1; \
+	echo "== lint-imports"; $(BIN)/lint-imports || rc=1; \
+	exit $$rc
 
 clean:
-	rm -rf $(VENV) indexes/*/ .pytest_cache
+	rm -rf $(VENV) indexes/*/ .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
