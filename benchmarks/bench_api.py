@@ -31,17 +31,19 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-ADJ = "red blue green black white small large organic classic premium compact wireless leather wooden steel".split()
-NOUN = ("mug kettle grinder lamp chair desk shoe sock watch novel guide card bottle bag jacket hat tent "
-        "stove pan knife brush").split()
+ADJ = ["red", "blue", "green", "black", "white", "small", "large", "organic", "classic", "premium", "compact",
+       "wireless", "leather", "wooden", "steel"]
+NOUN = ["mug", "kettle", "grinder", "lamp", "chair", "desk", "shoe", "sock", "watch", "novel", "guide", "card",
+        "bottle", "bag", "jacket", "hat", "tent", "stove", "pan", "knife", "brush"]
 CATS = [f"Dept{d} > Aisle{a}" for d in range(20) for a in range(10)]
 
 
 def synthetic(n_items: int, n_users: int, events_per_user: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
-    a, b, c = rng.integers(0, len(ADJ), n_items), rng.integers(0, len(NOUN), n_items), rng.integers(0, len(ADJ), n_items)
+    a, b = rng.integers(0, len(ADJ), n_items), rng.integers(0, len(NOUN), n_items)
+    c = rng.integers(0, len(ADJ), n_items)
     cat = rng.integers(0, len(CATS), n_items)
-    titles = [f"{ADJ[x]} {ADJ[z]} {NOUN[y]} model {i % 997}" for i, (x, y, z) in enumerate(zip(a, b, c))]
+    titles = [f"{ADJ[x]} {ADJ[z]} {NOUN[y]} model {i % 997}" for i, (x, y, z) in enumerate(zip(a, b, c, strict=True))]
     products = pd.DataFrame({"product_id": [f"p{i}" for i in range(n_items)], "title": titles, "description": "",
                              "category": [CATS[i] for i in cat], "brand": [f"brand{i % 500}" for i in range(n_items)],
                              "price": np.round(rng.uniform(1, 300, n_items), 2)})
@@ -121,7 +123,8 @@ def summarise(samples: list[tuple[int, float, int]], seconds: float, kinds: list
 def machine() -> dict[str, object]:
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())
-    mem = next((ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")), "0")
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    mem = next((ln.split()[1] for ln in meminfo if ln.startswith("MemTotal")), "0")
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
         dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout)

@@ -22,8 +22,8 @@ from recsys.cli.evaluate import _git_sha, machine_info
 from recsys.data.dataset import load_dataset
 from recsys.encoders import make_encoder
 from recsys.index import set_search_threads
-from recsys.ranking.ltr.ranker import LearnedRanker
 from recsys.ranking.blend_ranker import BlendRanker
+from recsys.ranking.ltr.ranker import LearnedRanker
 from recsys.recommender import Recommender
 
 
@@ -65,7 +65,8 @@ def main() -> None:
         bt.append(_times(blend, users, a.k))
     lt_all, bt_all = np.concatenate(lt), np.concatenate(bt)
     stats = {name: {"mean_ms": round(float(v.mean()), 3), "p50_ms": round(float(np.median(v)), 3),
-                    "p95_ms": round(float(np.percentile(v, 95)), 3)} for name, v in (("ltr", lt_all), ("blend", bt_all))}
+                    "p95_ms": round(float(np.percentile(v, 95)), 3)}
+             for name, v in (("ltr", lt_all), ("blend", bt_all))}
     report = {
         "index": a.index.name, "index_version": learned.art.version, "encoder": learned.art.manifest.encoder.name,
         "products": len(learned.art.products), "users_timed": len(users), "rounds": a.rounds, "k": a.k,

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from recsys.data import schema as S
 from recsys.cli.evaluate import _git_sha, machine_info
+from recsys.data import schema as S
 from recsys.text.sentiment import NEUTRAL_BAND, default_scorer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,8 @@
 
 Order of checks for each candidate campaign (the first failing one is the reason it is excluded):
 status → time window → total budget → daily budget → even pacing → frequency cap → relevance floor
-(absolute cosine, and a percentile of the query's similarity to the catalogue) → a landing product not already among the organic results → one ad per advertiser.
+(absolute cosine, and a percentile of the query's similarity to the catalogue) → a landing product not already
+among the organic results → one ad per advertiser.
 Winners are ranked by eCPM: pCTR × bid × 1000 for CPC, the bid itself for CPM.
 
 Even pacing: by time t of the UTC day a campaign may have spent at most

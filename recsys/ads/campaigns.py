@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -28,6 +28,8 @@ __all__ = ["Campaign", "CAMPAIGN_COLUMNS", "load_campaigns", "parse_campaigns"]
 
 BidType = Literal["cpc", "cpm"]
 Status = Literal["active", "paused"]
+_BID_TYPES: Final[dict[str, BidType]] = {"cpc": "cpc", "cpm": "cpm"}
+_STATUSES: Final[dict[str, Status]] = {"active": "active", "paused": "paused"}
 LIST_COLUMNS: Final = ("landing_product_ids", "categories", "keywords", "seed_user_ids")
 CAMPAIGN_COLUMNS: Final = ("campaign_id", "advertiser", "headline", "body", *LIST_COLUMNS, "bid_type", "bid",
                            "daily_budget", "total_budget", "start", "end", "status", "frequency_cap")
@@ -124,18 +126,19 @@ def _time(v: Any, where: str, field: str, problems: list[Problem], source: str) 
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def _one(row: dict[str, Any], i: int, source: str, problems: list[Problem]) -> Campaign | None:
+def _one(row: dict[Hashable, Any], i: int, source: str, problems: list[Problem]) -> Campaign | None:
     cid = _text(row.get("campaign_id"))
     where = f"campaign {cid!r}" if cid else f"row {i}"
     if not cid:
         problems.append(Problem(source, "campaign_id", f"{where}: campaign_id is required"))
-    bid_type = _text(row.get("bid_type")).lower()
-    if bid_type not in ("cpc", "cpm"):
+    bid_type = _BID_TYPES.get(_text(row.get("bid_type")).lower())
+    if bid_type is None:
         problems.append(Problem(source, "bid_type", f"{where}: bid_type must be 'cpc' or 'cpm'",
                                 repr(row.get("bid_type"))))
-    status = _text(row.get("status")).lower() or "active"
-    if status not in ("active", "paused"):
-        problems.append(Problem(source, "status", f"{where}: status must be 'active' or 'paused'", repr(status)))
+    status_text = _text(row.get("status")).lower() or "active"
+    status = _STATUSES.get(status_text)
+    if status is None:
+        problems.append(Problem(source, "status", f"{where}: status must be 'active' or 'paused'", repr(status_text)))
     bid = _number(row.get("bid"), where, "bid", problems, source, required=True, positive=True)
     daily = _number(row.get("daily_budget"), where, "daily_budget", problems, source, required=False, positive=False)
     total = _number(row.get("total_budget"), where, "total_budget", problems, source, required=False, positive=False)
@@ -150,7 +153,7 @@ def _one(row: dict[str, Any], i: int, source: str, problems: list[Problem]) -> C
                                 f"{where}: give landing_product_ids, seed_user_ids (lookalike) or a headline"))
     if cap is not None and cap != int(cap):
         problems.append(Problem(source, "frequency_cap", f"{where}: frequency_cap must be a whole number", repr(cap)))
-    if not cid or bid is None or bid_type not in ("cpc", "cpm") or status not in ("active", "paused"):
+    if not cid or bid is None or bid_type is None or status is None:
         return None
     return Campaign(campaign_id=cid, bid_type=bid_type, bid=bid, advertiser=_text(row.get("advertiser")),
                     headline=headline, body=_text(row.get("body")), daily_budget=daily, total_budget=total,
@@ -162,13 +165,14 @@ def parse_campaigns(frame: pd.DataFrame, source: str = "campaigns") -> list[Camp
     problems: list[Problem] = []
     unknown = sorted(set(frame.columns) - set(CAMPAIGN_COLUMNS))
     if unknown:
-        problems.append(Problem(source, ", ".join(unknown), f"unknown column(s); allowed: {', '.join(CAMPAIGN_COLUMNS)}"))
+        allowed = ", ".join(CAMPAIGN_COLUMNS)
+        problems.append(Problem(source, ", ".join(unknown), f"unknown column(s); allowed: {allowed}"))
     if "campaign_id" not in frame.columns:
         problems.append(Problem(source, "campaign_id", "the campaign_id column is missing"))
         raise DataValidationError(problems)
     out = [_one(row, i, source, problems) for i, row in enumerate(frame.to_dict("records"))]
     counts = frame["campaign_id"].map(_text).value_counts()
-    dupes = sorted(c for c, n in counts.items() if n > 1 and c)
+    dupes = sorted(str(c) for c, n in counts.items() if n > 1 and c)
     if dupes:
         problems.append(Problem(source, "campaign_id", "campaign ids must be unique", ", ".join(dupes[:3])))
     if not len(frame):

@@ -93,7 +93,8 @@ class AdMatcher:
             rel.append(float(vec @ self.cv.vectors[self.cv.index_of(cid)]))
             keep.append(i)
         idx = np.asarray(keep, dtype=np.int64)
-        self.ctr = fit_ctr(np.asarray(rel), imps[idx] if len(idx) else imps[:0], clicks[idx] if len(idx) else clicks[:0])
+        kept_imps, kept_clicks = (imps[idx], clicks[idx]) if len(idx) else (imps[:0], clicks[:0])
+        self.ctr = fit_ctr(np.asarray(rel), kept_imps, kept_clicks)
         return self.ctr
 
     def match(self, query: np.ndarray | None, *, context: Context, detail: str = "", user_id: str | None = None,

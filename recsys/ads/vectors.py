@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys.data import schema as S
 from recsys.ads.campaigns import Campaign
 from recsys.ads.copy import AdCopy, LandingProduct, make_copy
 from recsys.artifacts import Artifacts
+from recsys.data import schema as S
 from recsys.encoders import Encoder
 from recsys.encoders.base import l2_normalize
 from recsys.errors import DataValidationError, Problem

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,15 +32,15 @@ def _events_db(index: Path, given: Path | None) -> Path | None:
 def match(
     index: Annotated[Path, typer.Option("--index", help="Index folder.")],
     campaigns: Annotated[Path, typer.Option("--campaigns", help="Campaigns file (.parquet or .jsonl).")],
-    user: Annotated[Optional[str], typer.Option("--user", help="Match for this user.")] = None,
-    text: Annotated[Optional[list[str]], typer.Option("--text", help="Match for free text (repeatable).")] = None,
-    item: Annotated[Optional[str], typer.Option("--item", help="Match on this product's page.")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Match for this user.")] = None,
+    text: Annotated[list[str] | None, typer.Option("--text", help="Match for free text (repeatable).")] = None,
+    item: Annotated[str | None, typer.Option("--item", help="Match on this product's page.")] = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Organic results.")] = 10,
     n_ads: Annotated[int, typer.Option("--ads", min=0, max=50, help="Most ads to return.")] = 2,
-    events_db: Annotated[Optional[Path], typer.Option("--events-db", help="SQLite events (ad spend).")] = None,
-    floor: Annotated[Optional[float], typer.Option("--relevance-floor", min=-1.0, max=1.0,
+    events_db: Annotated[Path | None, typer.Option("--events-db", help="SQLite events (ad spend).")] = None,
+    floor: Annotated[float | None, typer.Option("--relevance-floor", min=-1.0, max=1.0,
                                                    help="Minimum cosine to the context [0.2].")] = None,
-    percentile: Annotated[Optional[float], typer.Option("--min-percentile", min=0.0, max=1.0,
+    percentile: Annotated[float | None, typer.Option("--min-percentile", min=0.0, max=1.0,
                                                         help="Closer than this share of products [0.8].")] = None,
     tenant: Annotated[str, typer.Option("--tenant", help="Tenant whose ad events count.")] = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,11 +22,11 @@ def finetune(
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Pairs per step (in-batch negatives).")]
     = 32,
-    max_pairs: Annotated[Optional[int], typer.Option("--max-pairs", min=2, help="Seeded sample of the pairs.")]
+    max_pairs: Annotated[int | None, typer.Option("--max-pairs", min=2, help="Seeded sample of the pairs.")]
     = None,
     base: Annotated[str, typer.Option("--base", help="all-MiniLM-L6-v2 or a fine-tuned model folder.")]
     = "all-MiniLM-L6-v2",
-    split: Annotated[Optional[str], typer.Option(
+    split: Annotated[str | None, typer.Option(
         "--split", help="Train only on this evaluation split's train part (last-day | global-time | "
         "leave-one-out), so `recsys evaluate --split` on the same data never tests on seen events. "
         "Default: all events.")] = None,
@@ -39,9 +39,9 @@ def finetune(
     from tqdm import tqdm
 
     from recsys.data.dataset import load_dataset
-    from recsys.errors import ConfigError
     from recsys.data.splits import SPLIT_SCHEMES
     from recsys.encoders.finetune import TrainOptions, finetune_dataset
+    from recsys.errors import ConfigError
 
     if split is not None and split not in SPLIT_SCHEMES:
         raise ConfigError(f"--split {split!r} is not a split scheme; use one of {', '.join(SPLIT_SCHEMES)}")

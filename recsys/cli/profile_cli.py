@@ -4,7 +4,7 @@ from the indexed history, the same body as GET /v1/users/{id}/profile minus live
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,7 +14,7 @@ from recsys.errors import UnknownUserError
 __all__ = ["profile", "render_portrait"]
 
 
-def render_portrait(body: dict[str, object]) -> None:
+def render_portrait(body: dict[str, Any]) -> None:
     """Human-readable portrait on stdout: interests with their share, terms and examples, then items."""
     zh = body.get("language") == "zh"
     out.print(f"[bold]{'用户画像' if zh else 'Interest portrait of'} {body['user_id']}[/]", highlight=False)
@@ -23,14 +23,14 @@ def render_portrait(body: dict[str, object]) -> None:
     interests = body.get("interests") or []
     if not interests:
         out.print("  (no positive evidence: no interests)")
-    for i, c in enumerate(interests, 1):  # type: ignore[union-attr]
+    for i, c in enumerate(interests, 1):
         out.print(f"{i:>3}. [bold]{c['label']}[/]  {c['share']:.0%} ({c['n_items']} items)", highlight=False)
         terms = " ".join(f"{t['term']}={t['weight']:.2f}" for t in c["terms"])
         out.print(f"[dim]     terms: {terms}[/]", highlight=False)
         for ex in c["examples"]:
             out.print(f"     · {ex['title'] or '(no title)'} [dim]({ex['product_id']})[/]", highlight=False)
     out.print("[bold]items[/]", highlight=False)
-    for it in body.get("items") or []:  # type: ignore[union-attr]
+    for it in body.get("items") or []:
         s = it["sentiment"]
         sent = "" if s is None else f"  sentiment {s:+.2f}"
         out.print(f"  {it['weight']:+.2f}  {it['title'] or it['product_id']}  [dim]{', '.join(it['events'])}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,15 +19,17 @@ keys_app = typer.Typer(add_completion=False, no_args_is_help=True, help="API key
 
 def serve(
     index: Annotated[Path, typer.Option("--index", help="An index, or a folder of per-tenant indexes <tenant>/.")],
-    host: Annotated[str, typer.Option("--host", help="Address to listen on (open servers: loopback only).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (open servers: loopback only).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
-    events_db: Annotated[Optional[Path], typer.Option("--events-db", help="SQLite events file [INDEX/events.db].")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="Named blend configs and experiments.")] = None,
-    keys: Annotated[Optional[Path], typer.Option("--keys", help="API keys file; without it the server runs open.")] = None,
+    events_db: Annotated[Path | None, typer.Option("--events-db", help="SQLite events file [INDEX/events.db].")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Named blend configs and experiments.")] = None,
+    keys: Annotated[Path | None, typer.Option("--keys", help="API keys file; without it the server runs open.")] = None,
     max_k: Annotated[int, typer.Option("--max-k", min=1)] = 100,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
     quiet_answers: Annotated[bool, typer.Option("--no-answer-log", help="Do not log one line per answer.")] = False,
-    campaigns: Annotated[Optional[Path], typer.Option("--campaigns", help="Ad campaigns file, or a folder of "
+    campaigns: Annotated[Path | None, typer.Option("--campaigns", help="Ad campaigns file, or a folder of "
                                                       "<tenant>.parquet|.jsonl: ads beside results.")] = None,
     ads_per_answer: Annotated[int, typer.Option("--ads-per-answer", min=0, max=20)] = 2,
 ) -> None:

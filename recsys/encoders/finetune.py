@@ -34,9 +34,9 @@ import pandas as pd
 
 from recsys.data import schema as S
 from recsys.data.dataset import Dataset
+from recsys.data.splits import SplitScheme, split_events
 from recsys.encoders.models import FINETUNED_MARKER, model_spec
 from recsys.errors import ConfigError, EncoderError
-from recsys.data.splits import SplitScheme, split_events
 from recsys.text.builders import clean_text, product_texts
 
 __all__ = [
@@ -230,7 +230,9 @@ def train_contrastive(
     from recsys.encoders.sentence import pick_device
 
     if len(anchors) != len(positives) or len(anchors) != len(keys):
-        raise ConfigError(f"anchors, positives and keys differ in length: {len(anchors)}, {len(positives)}, {len(keys)}")
+        raise ConfigError(
+            f"anchors, positives and keys differ in length: {len(anchors)}, {len(positives)}, {len(keys)}"
+        )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     device = pick_device(options.device)
@@ -251,7 +253,7 @@ def train_contrastive(
     model.train()
     for batches in epochs:
         for batch in batches:
-            features = [batch_to_device(model.preprocess([texts[i] for i in batch]), device)
+            features = [batch_to_device(model.preprocess([texts[i] for i in batch]), torch.device(device))
                         for texts in (anchors, positives)]
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_bf16):
                 loss = loss_fn(features, None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from itertools import pairwise
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class HashingEncoder(Encoder):
             for tok in tokens:
                 col, sign = _bucket(tok, self.dim)
                 out[row, col] += sign
-            for a, b in zip(tokens, tokens[1:]):
+            for a, b in pairwise(tokens):
                 col, sign = _bucket(f"{a} {b}", self.dim)
                 out[row, col] += sign * self._bigram_weight
             if not tokens:

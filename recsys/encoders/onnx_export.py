@@ -12,8 +12,12 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recsys.errors import EncoderError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["QuantConfig", "choose_quant_config", "cpu_flags", "export_onnx", "quantize_onnx", "ONNX_FILE"]
 
@@ -76,7 +80,7 @@ def export_onnx(model_dir: Path, out_file: Path) -> None:
     except Exception as exc:  # re-raised typed: transformers raises many types for a bad folder
         raise EncoderError(f"could not load {model_dir} for ONNX export: {exc}") from exc
     wrapper = _mean_pooled(bert)
-    wrapper.eval()  # type: ignore[attr-defined]
+    wrapper.eval()
     ids = torch.ones(2, 16, dtype=torch.long)
     mask = torch.ones(2, 16, dtype=torch.long)
     mask[1, 10:] = 0
@@ -127,7 +131,7 @@ def write_onnx_folder(model_dir: Path, out: Path, config: QuantConfig | None) ->
             shutil.copy2(model_dir / name, out / name)
 
 
-def _mean_pooled(bert: object) -> object:
+def _mean_pooled(bert: torch.nn.Module) -> torch.nn.Module:
     """Wrap a transformers model so its output is the normalized mean-pooled sentence vector."""
     import torch
 

@@ -80,7 +80,10 @@ class SentenceTransformerEncoder(Encoder):
         if max_seq_length:
             self._model.max_seq_length = max_seq_length
         self.name = name
-        self.dim = int(self._model.get_embedding_dimension())
+        dim = self._model.get_embedding_dimension()
+        if dim is None:
+            raise EncoderError(f"the encoder in {path} does not declare its embedding dimension")
+        self.dim = int(dim)
         self.revision = revision or folder_revision(path)
         self.engine = f"torch-{'cuda-fp16' if fp16 else 'cpu-fp32'}"
         self._prefix = {"query": query_prefix, "passage": passage_prefix}

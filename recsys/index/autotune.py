@@ -20,8 +20,15 @@ from typing import Literal
 import numpy as np
 
 from recsys.index.base import VectorIndex
-from recsys.index.choose import (EF_SEARCH_LADDER, EXACT_THRESHOLD, NPROBE_LADDER, IndexSpec, candidate_specs,
-                                 estimate_bytes, ivf_nlist)
+from recsys.index.choose import (
+    EF_SEARCH_LADDER,
+    EXACT_THRESHOLD,
+    NPROBE_LADDER,
+    IndexSpec,
+    candidate_specs,
+    estimate_bytes,
+    ivf_nlist,
+)
 from recsys.index.dedupe import DedupedIndex, group_identical, groups_path
 from recsys.index.exact import GroundTruth, ground_truth, recall_of
 from recsys.index.faiss_index import FaissIndex, search_threads

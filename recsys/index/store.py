@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from collections.abc import Iterator
 
 from recsys.errors import ArtifactError
 from recsys.index.manifest import MANIFEST_FILE, Manifest
@@ -66,7 +66,9 @@ def resolve_version(index_dir: str | Path) -> Path:
     if link.exists() and (link / MANIFEST_FILE).is_file():
         return root / os.readlink(link) if link.is_symlink() else link
     if not root.exists():
-        raise ArtifactError(f"index folder {root} does not exist; build one with `recsys build --data DIR --index {root}`")
+        raise ArtifactError(
+            f"index folder {root} does not exist; build one with `recsys build --data DIR --index {root}`"
+        )
     raise ArtifactError(
         f"{root} holds no index (no manifest.json and no valid `current` pointer); "
         f"build one with `recsys build --data DIR --index {root}`"

@@ -39,7 +39,9 @@ CREATE INDEX IF NOT EXISTS events_by_received ON events (tenant, received_us);
 #: Added for ads: the campaign an impression/click belongs to (NULL for organic events). Databases
 #: created before it get the column on open.
 _ADS_COLUMN = "ALTER TABLE events ADD COLUMN campaign_id TEXT"
-_ADS_INDEX = "CREATE INDEX IF NOT EXISTS events_by_campaign ON events (tenant, campaign_id) WHERE campaign_id IS NOT NULL"
+_ADS_INDEX = (
+    "CREATE INDEX IF NOT EXISTS events_by_campaign ON events (tenant, campaign_id) WHERE campaign_id IS NOT NULL"
+)
 _SELECT = "SELECT user_id, product_id, event_type, ts_us, rating, text, seq, received_us FROM events"
 
 

@@ -104,7 +104,7 @@ class LanguageRoutedScorer:
         for code, scorer in (("en", self.en), ("zh", self.zh)):
             idx = np.flatnonzero(lang == code)
             if len(idx):
-                out[idx] = scorer.score([texts[i] for i in idx])
+                out[idx] = scorer.score([texts[i] for i in idx.tolist()])
         return out
 
 

@@ -116,7 +116,8 @@ def test_build_and_query_mixed_catalogue_with_e5(tmp_path: Path) -> None:
     rec = Recommender.load(tmp_path / "idx")
     # e5 scores same-language text higher, so the query's own language comes first; the best product
     # in the other language must still be the one about the same thing.
-    for query, own, other in (("深度烘焙的咖啡豆", "zh-00", "en-00"), ("noise cancelling headphones", "en-05", "zh-05")):
+    pairs = (("深度烘焙的咖啡豆", "zh-00", "en-00"), ("noise cancelling headphones", "en-05", "zh-05"))
+    for query, own, other in pairs:
         ranked = [r.product_id for r in rec.for_text([query], k=30).results]
         assert ranked[0] == own
         assert next(p for p in ranked if p[:2] == other[:2]) == other

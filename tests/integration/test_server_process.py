@@ -138,10 +138,9 @@ def test_open_mode_is_loopback_only_and_says_so(tiny_index: Path, tmp_path: Path
 
 @pytest.mark.slow
 def test_cold_start_with_the_real_model_over_http(sample_index: Path, tmp_path: Path):
-    with server(sample_index, tmp_path) as (base, _):
-        with httpx.Client(base_url=base, timeout=30.0) as c:
-            r = c.post("/v1/recommendations", json={"texts": ["a gift card for a coffee lover"], "k": 5})
-            assert r.status_code == 200 and len(r.json()["results"]) == 5
-            assert r.json()["strategy"] == "text"
-            titles = " ".join(x["title"].lower() for x in r.json()["results"])
-            assert "starbucks" in titles or "coffee" in titles
+    with server(sample_index, tmp_path) as (base, _), httpx.Client(base_url=base, timeout=30.0) as c:
+        r = c.post("/v1/recommendations", json={"texts": ["a gift card for a coffee lover"], "k": 5})
+        assert r.status_code == 200 and len(r.json()["results"]) == 5
+        assert r.json()["strategy"] == "text"
+        titles = " ".join(x["title"].lower() for x in r.json()["results"])
+        assert "starbucks" in titles or "coffee" in titles

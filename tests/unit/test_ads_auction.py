@@ -6,8 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.ads.auction import (AdCandidate, AdParams, CampaignSpend, ecpm, event_cost, exclusion_reason,
-                                pacing_allowance, run_auction)
+from recsys.ads.auction import (
+    AdCandidate,
+    AdParams,
+    CampaignSpend,
+    ecpm,
+    event_cost,
+    exclusion_reason,
+    pacing_allowance,
+    run_auction,
+)
 from recsys.ads.campaigns import Campaign
 from recsys.ads.pctr import DEFAULT_CTR, fit_ctr
 

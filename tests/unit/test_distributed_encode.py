@@ -11,8 +11,8 @@ import pytest
 
 from recsys import make_dataset
 from recsys.artifacts import load_artifacts
-from recsys.build.pipeline import BuildOptions, build_index
 from recsys.build.distributed import DaskEncoder, dask_client, encode_partitions, plan_partitions, write_partitions
+from recsys.build.pipeline import BuildOptions, build_index
 from recsys.encoders import make_encoder
 from recsys.errors import EncoderError
 
@@ -78,9 +78,8 @@ def test_failed_tasks_raise_and_the_cluster_shuts_down(tmp_path):
 
 
 def test_unreachable_scheduler_is_an_encoder_error():
-    with pytest.raises(EncoderError, match="--dask-address"):
-        with dask_client("tcp://127.0.0.1:9", timeout_s=2):
-            pass
+    with pytest.raises(EncoderError, match="--dask-address"), dask_client("tcp://127.0.0.1:9", timeout_s=2):
+        pass
 
 
 @pytest.mark.slow

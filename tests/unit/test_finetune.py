@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from recsys.data.dataset import make_dataset
-from recsys.errors import ConfigError, EncoderError
 from recsys.encoders.finetune import (
     MARKER_FILE,
     PairOptions,
@@ -25,6 +24,7 @@ from recsys.encoders.finetune import (
     sample_pairs,
     training_pairs,
 )
+from recsys.errors import ConfigError, EncoderError
 from tests.conftest import _ts, tiny_frames
 
 PASSAGE_C2 = "burr coffee grinder. Kitchen > Coffee"

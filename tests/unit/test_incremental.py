@@ -12,9 +12,9 @@ import pytest
 
 from recsys import make_dataset
 from recsys.artifacts import load_artifacts
+from recsys.build.incremental import choose_strategy, derive_index, plan_reuse
 from recsys.build.pipeline import BuildOptions, build_index
 from recsys.encoders import HashingEncoder
-from recsys.build.incremental import choose_strategy, derive_index, plan_reuse
 from recsys.index import IndexSpec, exact_topk
 from recsys.recommender import Recommender
 
@@ -177,7 +177,8 @@ def _make_parent_hnsw(root) -> None:
 def test_added_product_is_appended_to_a_copied_hnsw_index(tmp_path, monkeypatch):
     import recsys.build.pipeline
 
-    monkeypatch.setattr(recsys.build.pipeline, "choose_index", lambda n, dim, **_: IndexSpec("HNSW32,Flat", {"efSearch": 64}))
+    hnsw = IndexSpec("HNSW32,Flat", {"efSearch": 64})
+    monkeypatch.setattr(recsys.build.pipeline, "choose_index", lambda n, dim, **_: hnsw)
     products, events = tiny_frames()
     build_index(make_dataset(products, events), tmp_path / "i", CountingEncoder(), OPTS)
     _make_parent_hnsw(tmp_path / "i")

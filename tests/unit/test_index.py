@@ -75,10 +75,9 @@ def test_query_dimension_checked(clustered):
 
 def test_staging_removes_temp_on_error_and_current_switches(tmp_path):
     root = tmp_path / "idx"
-    with pytest.raises(RuntimeError):
-        with staging(root, "v1") as tmp:
-            (tmp / "x").write_text("partial")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), staging(root, "v1") as tmp:
+        (tmp / "x").write_text("partial")
+        raise RuntimeError("boom")
     assert list(root.iterdir()) == []
     for v in ("v1", "v2"):
         with staging(root, v) as tmp:

@@ -46,8 +46,8 @@ def test_dominant_language_votes_over_texts():
 
 
 def test_public_names_exist():
-    import recsys.text.lang
     import recsys.explain.portraits
+    import recsys.text.lang
     import recsys.text.sentiment
     import recsys.text.tokenize
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from recsys.data import schema, validation
-from recsys.errors import Problem
 from recsys.data.validation import validate_events, validate_products
+from recsys.errors import Problem
 
 CATALOGUE = pd.Index(["P1", "P2", "P3"])
 
