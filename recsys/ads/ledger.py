@@ -15,9 +15,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from recsys.data import schema as S
 from recsys.ads.auction import CampaignSpend, event_cost
 from recsys.ads.campaigns import Campaign
+from recsys.data import schema as S
 from recsys.store.base import CAMPAIGN_ID
 
 __all__ = ["AdLedger", "CAMPAIGN_ID", "AD_EVENT_TYPES"]
@@ -66,9 +66,6 @@ class AdLedger:
         with self._lock:
             return CampaignSpend(self._daily.get((campaign_id, now.normalize()), 0.0),
                                  self._total.get(campaign_id, 0.0))
-
-    def spends(self, now: pd.Timestamp) -> dict[str, CampaignSpend]:
-        return {cid: self.spend(cid, now) for cid in self._campaigns}
 
     def impressions(self, user_id: str, now: pd.Timestamp) -> dict[str, int]:
         """Impressions of each campaign shown to `user_id` within the frequency window before `now`."""

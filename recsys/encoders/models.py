@@ -51,10 +51,6 @@ _E5 = ModelSpec(E5_NAME, lambda build: e5_folder(allow_build=build), max_seq_len
 _BUILTIN = {MINILM_NAME: _MINILM, E5_NAME: _E5}
 
 
-def builtin_names() -> list[str]:
-    return list(_BUILTIN)
-
-
 def model_spec(name: str) -> ModelSpec:
     """The spec for a built-in name (or alias) or a local fine-tuned folder path."""
     canonical = ALIASES.get(name, name)

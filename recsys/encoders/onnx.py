@@ -66,10 +66,6 @@ class OnnxEncoder(Encoder):
         self.max_seq_length = max_seq_length
         self._prefix = {"query": query_prefix, "passage": passage_prefix}
 
-    def token_counts(self, texts: list[str], kind: TextKind = "passage") -> list[int]:
-        """Tokens fed to the model per text (prefix and special tokens included, after truncation)."""
-        return [sum(e.attention_mask) for e in self._tok.encode_batch([self._prefix[kind] + t for t in texts])]
-
     def _encode_sorted(self, texts: list[str], kind: TextKind, batch_size: int, progress: bool) -> np.ndarray:
         prefix = self._prefix[kind]
         out = np.empty((len(texts), self.dim), np.float32)

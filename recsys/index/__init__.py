@@ -3,8 +3,8 @@ and self-describing versioned folders."""
 
 from __future__ import annotations
 
-from recsys.index.base import VectorIndex, clean_results
 from recsys.index.autotune import TunedIndex, TuneOptions, tune_index
+from recsys.index.base import VectorIndex
 from recsys.index.choose import IndexSpec, choose_index
 from recsys.index.dedupe import DedupedIndex, group_identical
 from recsys.index.exact import ExactIndex, exact_topk, measure_recall
@@ -14,7 +14,7 @@ from recsys.index.manifest import Manifest
 from recsys.index.store import list_versions, point_current, resolve_version
 
 __all__ = [
-    "VectorIndex", "clean_results", "IndexSpec", "choose_index", "ExactIndex", "exact_topk",
+    "VectorIndex", "IndexSpec", "choose_index", "ExactIndex", "exact_topk",
     "FaissIndex", "set_search_threads", "Manifest", "list_versions", "point_current", "resolve_version",
     "measure_recall", "TuneOptions", "TunedIndex", "tune_index", "DedupedIndex", "group_identical", "load_index",
 ]

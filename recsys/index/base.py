@@ -7,18 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["VectorIndex", "SearchResult", "clean_results"]
+__all__ = ["VectorIndex", "SearchResult"]
 
 SearchResult = tuple[np.ndarray, np.ndarray]  # (scores (nq, k) float32, positions (nq, k) int64)
-
-
-def clean_results(scores: np.ndarray, ids: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per query, drop FAISS's padding (id −1, score −inf) when fewer than k results exist."""
-    out = []
-    for s, i in zip(scores, ids, strict=True):
-        keep = i >= 0
-        out.append((s[keep], i[keep]))
-    return out
 
 
 class VectorIndex(ABC):
