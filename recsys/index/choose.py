@@ -76,8 +76,9 @@ def candidate_specs(n: int, dim: int, *, max_memory_bytes: int | None = None,
 def choose_index(n: int, dim: int, *, max_memory_bytes: int | None = None) -> IndexSpec:
     """Exact below `EXACT_THRESHOLD`; HNSW32 up to `HNSW_LIMIT`; IVF above; SQ8 when memory is short.
 
-    Parameters come from recall measurements at 200k × 384 (see NOTES): HNSW32 efSearch 128 gives
-    R@10 ≈ 0.96, IVF with nprobe 32 ≈ 0.965.
+    The defaults come from recall measurements on 200k clustered 384-d vectors: HNSW32 with efSearch 128
+    gave R@10 ≈ 0.96, IVF with nprobe 32 ≈ 0.965. `recsys build` tunes above `EXACT_THRESHOLD` anyway
+    (`autotune.py`); `benchmarks/bench_index.py` measures the choices at 100k and 1M (benchmarks/README.md).
     """
     if n < 0 or dim <= 0:
         raise ValueError(f"n must be ≥ 0 and dim > 0, got n={n}, dim={dim}")
