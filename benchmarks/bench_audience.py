@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from recsys.audience.build import AudienceParams, select_audiences
-from recsys.audience.engine import DaskOptions, make_engine
+from recsys.audience.executor import DaskOptions, make_executor
 from recsys.audience.score import DEFAULT_CHUNK_ROWS
 from recsys.cli.evaluate import _git_sha, machine_info
 
@@ -67,7 +67,7 @@ def main() -> None:
 
     params = AudienceParams(size=args.size, holdout=args.holdout, max_per_user=args.max_per_user or None)
     t, cpu = time.perf_counter(), time.process_time()
-    with make_engine(args.engine, users, chunk_rows=args.chunk_rows, dask=DaskOptions()) as eng:  # type: ignore[arg-type]
+    with make_executor(args.engine, users, chunk_rows=args.chunk_rows, dask=DaskOptions()) as eng:  # type: ignore[arg-type]
         built = select_audiences(user_ids, cids, queries, excluded, params, eng)
     total_s, cpu_s = time.perf_counter() - t, time.process_time() - cpu
     reach = np.array([len(a) for a in built.audiences.values()])

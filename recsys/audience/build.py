@@ -1,6 +1,6 @@
 """Batch audience builds: rank every user per campaign, apply the rules, label the holdout group.
 
-``select_audiences`` is the engine-agnostic core (plain vectors and ids in, frames out), used by the
+``select_audiences`` is the executor-agnostic core (plain vectors and ids in, frames out), used by the
 CLI, the offline evaluation and the benchmark alike. Per campaign it fetches the top
 ``ceil(size × overfetch) + |excluded|`` users, filters them, runs the cross-campaign greedy over all
 campaigns at once, and refetches twice as many for any campaign that ended short while its fetched
@@ -23,12 +23,12 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from recsys.data import schema as S
 from recsys.ads.campaigns import Campaign
 from recsys.ads.vectors import campaign_vectors
 from recsys.artifacts import POSITION, Artifacts
-from recsys.audience.engine import SearchEngine
+from recsys.audience.executor import ScanExecutor
 from recsys.audience.select import assign_capped, filter_candidates, holdout_mask, user_hashes
+from recsys.data import schema as S
 from recsys.encoders import Encoder
 from recsys.errors import ConfigError
 
@@ -78,8 +78,8 @@ def _fetch_sizes(size: int, overfetch: float, excluded: Sequence[np.ndarray], n_
 
 
 def select_audiences(user_ids: np.ndarray, campaign_ids: Sequence[str], queries: np.ndarray,
-                     excluded: Sequence[np.ndarray], params: AudienceParams, engine: SearchEngine) -> AudienceBuild:
-    """Audiences for ``queries`` (unit rows aligned with ``campaign_ids``) over the engine's users."""
+                     excluded: Sequence[np.ndarray], params: AudienceParams, executor: ScanExecutor) -> AudienceBuild:
+    """Audiences for ``queries`` (unit rows aligned with ``campaign_ids``) over the executor's users."""
     n_users, n_camp = len(user_ids), len(campaign_ids)
     if len(queries) != n_camp or len(excluded) != n_camp:
         raise ConfigError(f"{n_camp} campaigns but {len(queries)} vectors and {len(excluded)} exclusion lists")
@@ -95,7 +95,7 @@ def select_audiences(user_ids: np.ndarray, campaign_ids: Sequence[str], queries:
     while True:
         rounds += 1
         t = time.perf_counter()
-        top = engine.search(queries[pending], int(k_of[pending].max()))
+        top = executor.search(queries[pending], int(k_of[pending].max()))
         search_s += time.perf_counter() - t
         for j, c in enumerate(pending):
             scores[c], rows[c] = top.scores[j, : k_of[c]], top.rows[j, : k_of[c]]
@@ -130,7 +130,8 @@ def select_audiences(user_ids: np.ndarray, campaign_ids: Sequence[str], queries:
         })
     stats = {"n_users": n_users, "n_campaigns": n_camp, "fetch_rounds": rounds,
              "max_fetched": int(k_of.max(initial=0)), "search_s": round(search_s, 3),
-             "total_s": round(time.perf_counter() - t0, 3), "engine": engine.name}
+             # "engine" as in the --engine flag: summary.json's parameters echo the command line
+             "total_s": round(time.perf_counter() - t0, 3), "engine": executor.name}
     return AudienceBuild(tuple(campaign_ids), audiences, params, stats)
 
 
@@ -151,7 +152,7 @@ def _rows_of(row_of: dict[str, int], ids: Sequence[str]) -> np.ndarray:
 
 
 def build_for_index(art: Artifacts, campaigns: Sequence[Campaign], encoder: Encoder, params: AudienceParams,
-                    engine: SearchEngine, *, opted_out: Sequence[str] = ()) -> AudienceBuild:
+                    executor: ScanExecutor, *, opted_out: Sequence[str] = ()) -> AudienceBuild:
     """Audiences for ``campaigns`` over the index's users (paused campaigns are skipped with a warning)."""
     active = [c for c in campaigns if c.status == "active"]
     warnings = [f"campaign {c.campaign_id!r} is paused; no audience built" for c in campaigns if c.status != "active"]
@@ -162,7 +163,7 @@ def build_for_index(art: Artifacts, campaigns: Sequence[Campaign], encoder: Enco
     opt_rows = _rows_of(row_of, opted_out)
     excluded = [np.union1d(np.union1d(b, opt_rows), _rows_of(row_of, c.seed_user_ids))
                 for b, c in zip(bought_exclusions(art, cv.landing), active, strict=True)]
-    result = select_audiences(art.user_ids, [c.campaign_id for c in active], cv.vectors, excluded, params, engine)
+    result = select_audiences(art.user_ids, [c.campaign_id for c in active], cv.vectors, excluded, params, executor)
     stats = {**result.stats, "index_version": art.version, "encoder": art.manifest.encoder.name,
              "opted_out_known": int(len(opt_rows)), "excluded_per_campaign": {
                  c.campaign_id: int(len(e)) for c, e in zip(active, excluded, strict=True)},

@@ -26,16 +26,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys.data import schema as S
 from recsys.ads.campaigns import Campaign
 from recsys.artifacts import load_artifacts
 from recsys.audience.build import BOUGHT_EVENTS, AudienceParams, build_for_index
-from recsys.audience.engine import LocalEngine
+from recsys.audience.executor import LocalExecutor
 from recsys.build.pipeline import BuildOptions, build_index
+from recsys.data import schema as S
 from recsys.data.dataset import make_dataset
+from recsys.data.splits import interactions, split_events, train_valid_events
 from recsys.encoders import Encoder
 from recsys.errors import ConfigError
-from recsys.data.splits import interactions, split_events, train_valid_events
 
 __all__ = ["AudienceEvalConfig", "evaluate_audiences", "score_audience"]
 
@@ -99,8 +99,8 @@ def evaluate_audiences(products: pd.DataFrame, events: pd.DataFrame, encoder: En
                  for i, p in enumerate(targets)]
     size = max(max(cfg.sizes, default=1), max(len(t) for t in targets.values()))
     params = AudienceParams(size=min(size, len(universe)), holdout=0.0, max_per_user=None)
-    with LocalEngine(art.user_vectors) as engine:
-        built = build_for_index(art, campaigns, encoder, params, engine)
+    with LocalExecutor(art.user_vectors) as executor:
+        built = build_for_index(art, campaigns, encoder, params, executor)
     activity = interactions(history).groupby(S.USER_ID).size()
     pop_rank = sorted(universe, key=lambda u: (-int(activity.get(u, 0)), u))
     per_campaign: list[dict[str, Any]] = []
@@ -120,16 +120,17 @@ def evaluate_audiences(products: pd.DataFrame, events: pd.DataFrame, encoder: En
         per_campaign.append(row)
     summary: dict[str, Any] = {}
     for label in ["r", *map(str, cfg.sizes)]:
-        prec = [r[f"@{label}"]["precision"] for r in per_campaign]
-        pprec = [r[f"@{label}"]["popularity_precision"] for r in per_campaign]
-        base = [r["base_rate"] for r in per_campaign]
+        precs = [r[f"@{label}"]["precision"] for r in per_campaign]
+        pop_precs = [r[f"@{label}"]["popularity_precision"] for r in per_campaign]
+        bases = [r["base_rate"] for r in per_campaign]
         summary[f"@{label}"] = {
-            "precision": _mean(prec), "recall": _mean([r[f"@{label}"]["recall"] for r in per_campaign]),
-            "random_precision": _mean(base), "popularity_precision": _mean(pprec),
+            "precision": _mean(precs), "recall": _mean([r[f"@{label}"]["recall"] for r in per_campaign]),
+            "random_precision": _mean(bases), "popularity_precision": _mean(pop_precs),
             "popularity_recall": _mean([r[f"@{label}"]["popularity_recall"] for r in per_campaign]),
-            "lift_over_random": round(float(np.mean(prec) / max(np.mean(base), 1e-12)), 3),
-            "mean_campaign_lift_over_random": _mean([p / b for p, b in zip(prec, base, strict=True) if b > 0]),
-            "lift_over_popularity": (round(float(np.mean(prec) / np.mean(pprec)), 3) if np.mean(pprec) > 0 else None),
+            "lift_over_random": round(float(np.mean(precs) / max(np.mean(bases), 1e-12)), 3),
+            "mean_campaign_lift_over_random": _mean([p / b for p, b in zip(precs, bases, strict=True) if b > 0]),
+            "lift_over_popularity": (round(float(np.mean(precs) / np.mean(pop_precs)), 3)
+                                     if np.mean(pop_precs) > 0 else None),
         }
     return {"protocol": {"split": split.report, "config": {**asdict(cfg), "cutoff": split.report.get("cutoff")},
                          "bought_events": sorted(BOUGHT_EVENTS), "audience_params": asdict(params),

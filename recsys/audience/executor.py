@@ -1,8 +1,8 @@
 """Where the chunked scan runs: in this process (``local``) or on a Dask cluster (``dask``).
 
-Both engines implement one method, ``search(queries, k) -> TopK``, over the same user chunks
+Both executors implement one method, ``search(queries, k) -> TopK``, over the same user chunks
 (``score.chunk_bounds``) with the same chunk function and the same in-order merge, so they give
-bit-identical answers. The Dask engine starts a ``LocalCluster(n_workers=2, threads_per_worker=1)``
+bit-identical answers. The Dask executor starts a ``LocalCluster(n_workers=2, threads_per_worker=1)``
 unless given the address of a running scheduler, scatters the user chunks once, bounds every wait
 with a timeout, and always closes what it started (use it as a context manager).
 """
@@ -19,20 +19,20 @@ import numpy as np
 from recsys.audience.score import DEFAULT_CHUNK_ROWS, TopK, chunk_bounds, merge_in_order, search_chunk
 from recsys.errors import ConfigError, RecsysError
 
-__all__ = ["EngineName", "ENGINES", "SearchEngine", "LocalEngine", "DaskEngine", "DaskOptions", "make_engine"]
+__all__ = ["ExecutorName", "EXECUTORS", "ScanExecutor", "LocalExecutor", "DaskExecutor", "DaskOptions", "make_executor"]
 
-EngineName = Literal["local", "dask"]
-ENGINES: tuple[str, ...] = ("local", "dask")
+ExecutorName = Literal["local", "dask"]
+EXECUTORS: tuple[str, ...] = ("local", "dask")
 
 
-class SearchEngine(Protocol):
+class ScanExecutor(Protocol):
     name: str
 
     def search(self, queries: np.ndarray, k: int) -> TopK: ...
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> SearchEngine: ...
+    def __enter__(self) -> ScanExecutor: ...
 
     def __exit__(self, *exc: object) -> None: ...
 
@@ -52,7 +52,7 @@ class _Closing:
         self.close()  # type: ignore[attr-defined]
 
 
-class LocalEngine(_Closing):
+class LocalExecutor(_Closing):
     """Scan the chunks one after another in this process (faiss uses every core inside a chunk)."""
 
     name = "local"
@@ -77,7 +77,7 @@ class DaskOptions:
     timeout_s: float = 600.0
 
 
-class DaskEngine(_Closing):
+class DaskExecutor(_Closing):
     """Scan the chunks as Dask tasks; the answers are gathered and merged in chunk order."""
 
     name = "dask"
@@ -136,11 +136,12 @@ class DaskEngine(_Closing):
                 cluster.close(timeout=30)
 
 
-def make_engine(name: EngineName, users: np.ndarray, *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                dask: DaskOptions = DaskOptions()) -> LocalEngine | DaskEngine:
-    """The engine called ``name`` over ``users``; close it (or use ``with``) when done."""
+def make_executor(name: ExecutorName, users: np.ndarray, *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                  dask: DaskOptions = DaskOptions()) -> LocalExecutor | DaskExecutor:
+    """The executor called ``name`` (the ``--engine`` flag of ``recsys audience build``) over ``users``;
+    close it (or use ``with``) when done."""
     if name == "local":
-        return LocalEngine(users, chunk_rows)
+        return LocalExecutor(users, chunk_rows)
     if name == "dask":
-        return DaskEngine(users, chunk_rows, dask)
-    raise ConfigError(f"unknown engine {name!r}; expected one of {', '.join(ENGINES)}")
+        return DaskExecutor(users, chunk_rows, dask)
+    raise ConfigError(f"unknown engine {name!r}; expected one of {', '.join(EXECUTORS)}")

@@ -2,7 +2,7 @@
 
 The user matrix is cut into row chunks whose bounds are a pure function of the user count and
 ``chunk_rows``; every chunk is searched with ``faiss.knn`` (exact inner product, BLAS-batched over
-the campaign queries) and the chunk answers are merged *in chunk order*. The local and the Dask engine
+the campaign queries) and the chunk answers are merged *in chunk order*. The local and the Dask executor
 run this same chunk function on the same chunks and merge in the same order, so they return
 bit-identical scores and rows. The final order per campaign is total — score descending, then user
 row ascending — so equal scores never reorder between runs.

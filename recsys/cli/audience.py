@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -44,13 +44,21 @@ def build(
     campaigns: Annotated[Path, typer.Option("--campaigns", help="Campaigns (.parquet or .jsonl).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for <campaign_id>.parquet and summary.json/html.")],
     size: Annotated[int, typer.Option("--size", min=1, help="Users per audience (target + holdout).")] = 10_000,
-    min_score: Annotated[Optional[float], typer.Option("--min-score", help="Drop users scoring below this.")] = None,
+    min_score: Annotated[float | None, typer.Option("--min-score", help="Drop users scoring below this.")] = None,
     holdout: Annotated[float, typer.Option("--holdout", min=0.0, max=0.99, help="Holdout share for lift.")] = 0.1,
-    max_per_user: Annotated[Optional[int], typer.Option("--max-per-user", min=1, help="Audiences per user at most.")] = None,
+    max_per_user: Annotated[
+        int | None, typer.Option("--max-per-user", min=1, help="Audiences per user at most.")
+    ] = None,
     engine: Annotated[str, typer.Option("--engine", help="local | dask")] = "local",
-    dask_address: Annotated[Optional[str], typer.Option("--dask-address", help="Scheduler address (default: a LocalCluster).")] = None,
-    dask_timeout: Annotated[float, typer.Option("--dask-timeout", min=1.0, help="Seconds to wait for the cluster.")] = 600.0,
-    opt_out: Annotated[Optional[Path], typer.Option("--opt-out", help="User ids never to target (text, parquet or csv).")] = None,
+    dask_address: Annotated[
+        str | None, typer.Option("--dask-address", help="Scheduler address (default: a LocalCluster).")
+    ] = None,
+    dask_timeout: Annotated[
+        float, typer.Option("--dask-timeout", min=1.0, help="Seconds to wait for the cluster.")
+    ] = 600.0,
+    opt_out: Annotated[
+        Path | None, typer.Option("--opt-out", help="User ids never to target (text, parquet or csv).")
+    ] = None,
     impressions_per_user: Annotated[float, typer.Option("--impressions-per-user", min=0.001)] = 3.0,
     ctr: Annotated[float, typer.Option("--ctr", min=0.000001, max=1.0, help="Expected CTR for CPC cost.")] = 0.01,
 ) -> None:
@@ -58,7 +66,7 @@ def build(
     from recsys.ads.campaigns import load_campaigns
     from recsys.artifacts import load_artifacts
     from recsys.audience.build import AudienceParams, build_for_index
-    from recsys.audience.engine import DaskOptions, make_engine
+    from recsys.audience.executor import DaskOptions, make_executor
     from recsys.audience.output import check_file_names, write_build
     from recsys.audience.summary import CostAssumptions
     from recsys.encoders import make_encoder
@@ -76,7 +84,7 @@ def build(
     art = load_artifacts(index)
     encoder = make_encoder(art.manifest.encoder.name)
     err.print(f"building audiences for {len(camps)} campaign(s) over {len(art.user_ids):,} users ({engine})")
-    with make_engine(engine, art.user_vectors,  # type: ignore[arg-type]
+    with make_executor(engine, art.user_vectors,  # type: ignore[arg-type]
                      dask=DaskOptions(address=dask_address, timeout_s=dask_timeout)) as eng:
         result = build_for_index(art, camps, encoder, params, eng, opted_out=excluded_ids)
     summary = write_build(result, camps, out, assumptions)
@@ -95,8 +103,10 @@ def evaluate(
     data: Annotated[Path, typer.Option("--data", help="Dataset folder in the canonical schema.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for audience_eval.json.")],
     encoder: Annotated[str, typer.Option("--encoder", help="Encoder for the train-only index.")] = "all-MiniLM-L6-v2",
-    cutoff: Annotated[Optional[str], typer.Option("--cutoff", help="UTC time splitting train from test.")] = None,
-    min_users: Annotated[int, typer.Option("--min-users", min=1, help="Test buyers a product needs to be a campaign.")] = 3,
+    cutoff: Annotated[str | None, typer.Option("--cutoff", help="UTC time splitting train from test.")] = None,
+    min_users: Annotated[
+        int, typer.Option("--min-users", min=1, help="Test buyers a product needs to be a campaign.")
+    ] = 3,
     sizes: Annotated[str, typer.Option("--sizes", help="Fixed audience sizes, comma-separated.")] = "10,50",
 ) -> None:
     """Precision/recall at audience size and lift over random and popularity targeting, into JSON."""

@@ -1,5 +1,5 @@
-"""Operations on index folders from the command line: `recsys rollback`, and the encoder engine that
-`recsys build --engine` runs on."""
+"""Operations on index folders from the command line: `recsys rollback`, and the encoder that
+`recsys build` runs, in this process or on Dask (its `--engine local|dask` flag picks the executor)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ import typer
 from recsys.cli.render import err
 from recsys.encoders import Encoder
 
-__all__ = ["rollback", "build_encoder", "Engine", "DASK_WORK_DIR"]
+__all__ = ["rollback", "build_encoder", "Executor", "DASK_WORK_DIR"]
 
-Engine = Literal["local", "dask"]
+#: Where `recsys build` encodes (its `--engine` flag): in this process or on a Dask cluster.
+Executor = Literal["local", "dask"]
 #: Partition files of a Dask encode, inside the index root (dot-named: never taken for a version).
 DASK_WORK_DIR = ".dask-work"
 
@@ -33,14 +34,14 @@ def rollback(
 
 
 @contextmanager
-def build_encoder(name: str, engine: Engine, index: Path, *, dask_address: str | None = None,
+def build_encoder(name: str, executor: Executor, index: Path, *, dask_address: str | None = None,
                   encoder_engine: str = "torch") -> Iterator[Encoder]:
     """The encoder `recsys build` uses. For Dask, the cluster lives as long as the `with` block, and the
     partition files are kept when the build fails (the next run resumes) and removed when it succeeds."""
     from recsys.encoders import make_encoder
 
-    if engine == "local":
-        yield make_encoder(name, engine=encoder_engine)  # type: ignore[arg-type]
+    if executor == "local":
+        yield make_encoder(name, engine=encoder_engine)
         return
     from recsys.build.distributed import DaskEncoder, dask_client
 

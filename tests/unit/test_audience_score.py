@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recsys.audience.build import AudienceParams, select_audiences
-from recsys.audience.engine import DaskEngine, DaskOptions, LocalEngine, make_engine
+from recsys.audience.executor import DaskExecutor, DaskOptions, LocalExecutor, make_executor
 from recsys.audience.score import chunk_bounds
 from recsys.errors import ConfigError
 
@@ -30,7 +30,7 @@ def test_chunk_bounds_cover_all_rows_in_order() -> None:
 @pytest.mark.parametrize("chunk_rows", [7, 128, 10_000])
 def test_chunked_topk_equals_brute_force(chunk_rows: int) -> None:
     users, queries = _data()
-    with LocalEngine(users, chunk_rows) as eng:
+    with LocalExecutor(users, chunk_rows) as eng:
         top = eng.search(queries, 30)
     exact = queries @ users.T
     for j in range(len(queries)):
@@ -41,7 +41,7 @@ def test_chunked_topk_equals_brute_force(chunk_rows: int) -> None:
 
 def test_k_larger_than_users_is_padded() -> None:
     users, queries = _data(n_users=5, n_q=2)
-    with LocalEngine(users, 2) as eng:
+    with LocalExecutor(users, 2) as eng:
         top = eng.search(queries, 8)
     assert (top.rows[:, 5:] == -1).all() and np.isneginf(top.scores[:, 5:]).all()
     assert sorted(top.rows[0, :5].tolist()) == [0, 1, 2, 3, 4]
@@ -50,7 +50,7 @@ def test_k_larger_than_users_is_padded() -> None:
 def test_unknown_engine_is_refused() -> None:
     users, _ = _data(n_users=4)
     with pytest.raises(ConfigError, match="unknown engine"):
-        make_engine("spark", users)  # type: ignore[arg-type]
+        make_executor("spark", users)  # type: ignore[arg-type]
 
 
 def test_dask_engine_gives_the_same_audiences_as_local() -> None:
@@ -60,10 +60,10 @@ def test_dask_engine_gives_the_same_audiences_as_local() -> None:
     cids = [f"c{i}" for i in range(len(queries))]
     excluded = [np.array([i, i + 1]) for i in range(len(queries))]
     params = AudienceParams(size=50, holdout=0.2, max_per_user=2, min_score=-0.2)
-    with LocalEngine(users, chunk_rows=64) as eng:
+    with LocalExecutor(users, chunk_rows=64) as eng:
         local = select_audiences(ids, cids, queries, excluded, params, eng)
         top_local = eng.search(queries, 70)
-    with DaskEngine(users, chunk_rows=64, options=DaskOptions(timeout_s=120)) as eng:
+    with DaskExecutor(users, chunk_rows=64, options=DaskOptions(timeout_s=120)) as eng:
         remote = select_audiences(ids, cids, queries, excluded, params, eng)
         top_remote = eng.search(queries, 70)
         cluster = eng._cluster  # noqa: SLF001 - checked for shutdown below

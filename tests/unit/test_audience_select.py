@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.audience.build import AudienceParams, select_audiences
 from recsys.audience import select as select_mod
-from recsys.audience.engine import LocalEngine
+from recsys.audience.build import AudienceParams, select_audiences
+from recsys.audience.executor import LocalExecutor
 from recsys.audience.select import Candidates, assign_capped, filter_candidates, holdout_mask, user_hashes
 from recsys.errors import ConfigError
 
@@ -61,7 +61,7 @@ def test_filter_drops_padding_exclusions_and_low_scores() -> None:
     scores = [np.array([0.9, 0.5, -np.inf], np.float32), np.array([0.7, 0.2], np.float32)]
     rows = [np.array([3, 1, -1]), np.array([3, 2])]
     c = filter_candidates(scores, rows, [np.array([3]), np.array([], np.int64)], min_score=0.3)
-    assert list(zip(c.campaign.tolist(), c.row.tolist())) == [(0, 1), (1, 3)]
+    assert list(zip(c.campaign.tolist(), c.row.tolist(), strict=True)) == [(0, 1), (1, 3)]
 
 
 def test_holdout_is_deterministic_and_near_the_fraction() -> None:
@@ -97,7 +97,7 @@ def test_select_audiences_caps_sizes_and_refetches_when_short() -> None:
     # overfetch 1.0 with cap 1 and identical-ish campaigns forces refetch rounds
     params = AudienceParams(size=40, holdout=0.2, max_per_user=1, overfetch=1.0)
     queries = np.vstack([queries[0], queries[0], queries[0]])
-    with LocalEngine(users, chunk_rows=64) as eng:
+    with LocalExecutor(users, chunk_rows=64) as eng:
         res = select_audiences(ids, ["a", "b", "c"], queries, [np.array([0, 1])] * 3, params, eng)
     frames = res.audiences
     assert [len(frames[c]) for c in "abc"] == [40, 40, 40]
