@@ -21,6 +21,7 @@ import pandas as pd
 from recsys.artifacts import FILES, POSITION, WEIGHT
 from recsys.build.encode import EncodedData, encode_dataset
 from recsys.build.incremental import Previous, ReusePlan, derive_index, load_previous, plan_reuse
+from recsys.build.select import select_ranker
 from recsys.config import BlendConfig
 from recsys.data import schema as S
 from recsys.data.dataset import Dataset
@@ -59,8 +60,9 @@ class BuildOptions:
     seed: int = 0
     #: Reuse the current version's vectors for unchanged texts (when it used the same encoder weights).
     incremental: bool = True
-    #: "ltr" also trains the learned ranker (recsys.ranking.ltr) on the build's events and saves it in the version.
-    ranker: Literal["blend", "ltr"] = "blend"
+    #: "auto" measures the blend, the tuned blend and the learned ranker on the last step of the build's
+    #: events and serves the winner (`recsys.build.select`); "blend" / "ltr" skip the choice.
+    ranker: Literal["auto", "blend", "ltr"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -153,18 +155,31 @@ def index_stage(plan: BuildPlan, enc: EncodedData, feats: FeatureSet, options: B
                       time.perf_counter() - t, tuned)
 
 
-def ranker_stage(plan: BuildPlan, enc: EncodedData, options: BuildOptions,
-                 log: Log) -> tuple[LearnedModel | None, RankerInfo]:
-    if options.ranker == "blend":
-        return None, RankerInfo(kind="blend", chosen_by="requested")
+@dataclass(frozen=True)
+class RankerStage:
+    model: LearnedModel | None
+    config: BlendConfig  # the blend config the version serves (tuned when the choice tuned it)
+    info: RankerInfo
+
+
+def ranker_stage(plan: BuildPlan, enc: EncodedData, options: BuildOptions, log: Log) -> RankerStage:
+    config, kind = options.config, options.ranker
+    info = RankerInfo(kind=kind, chosen_by="requested")
+    if kind == "auto":
+        text_vecs, has_text = text_rows(plan.ds.events, enc.text_vectors, enc.event_text_row)
+        chosen = select_ranker(plan.ds.products, plan.ds.events, enc.item_vectors, text_vecs, has_text, config,
+                               feature_params(options), log=log)
+        config, kind, info = chosen.config, chosen.kind, chosen.info
+    if kind == "blend":
+        return RankerStage(None, config, info)
     from recsys.ranking.ltr.train import TrainParams, fit_ranker
 
     model = fit_ranker(plan.ds.products, plan.ds.events, enc.item_vectors, TrainParams(), options.signals, log)
-    return model, RankerInfo(kind="ltr", chosen_by="requested")
+    return RankerStage(model, config, info)
 
 
 def write_version(index_dir: Path, plan: BuildPlan, enc: EncodedData, feats: FeatureSet, idx: IndexStage,
-                  model: LearnedModel | None, ranker: RankerInfo, encoder: Encoder, options: BuildOptions, *,
+                  ranker: RankerStage, encoder: Encoder, options: BuildOptions, *,
                   name: str | None, started: float) -> tuple[str, Manifest]:
     ds, prof = plan.ds, feats.profiles
     version = new_version_name()
@@ -183,9 +198,9 @@ def write_version(index_dir: Path, plan: BuildPlan, enc: EncodedData, feats: Fea
         history.to_parquet(tmp / FILES["history"], index=False)
         feats.items.save(tmp, ids)
         idx.index.save(tmp / FILES["index"])
-        (tmp / FILES["config"]).write_text(options.config.model_dump_json(indent=2), encoding="utf-8")
-        if model is not None:
-            model.save(tmp)
+        (tmp / FILES["config"]).write_text(ranker.config.model_dump_json(indent=2), encoding="utf-8")
+        if ranker.model is not None:
+            ranker.model.save(tmp)
         files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir())}
         reuse = plan.reuse
         manifest = Manifest(
@@ -202,7 +217,7 @@ def write_version(index_dir: Path, plan: BuildPlan, enc: EncodedData, feats: Fea
             data=DataInfo(source=ds.source, fingerprint=plan.fingerprint, n_products=len(ds.products),
                           n_events=len(ds.events), n_users=int(ds.events[S.USER_ID].nunique()),
                           n_users_with_profile=int(prof.has_profile.sum()), as_of=str(plan.as_of)),
-            blend_config_id=options.config.id,
+            blend_config_id=ranker.config.id,
             encode_texts_per_s=round(enc.texts_encoded / max(enc.encode_seconds, 1e-9), 2),
             files=files,
             checksum=Manifest.checksum_of(files),
@@ -210,7 +225,7 @@ def write_version(index_dir: Path, plan: BuildPlan, enc: EncodedData, feats: Fea
             lineage=Lineage(strategy=reuse.strategy if reuse else "full", reused_vectors=enc.vectors_reused,
                             encoded=enc.texts_encoded, added=reuse.added if reuse else len(ds.products),
                             removed=reuse.removed if reuse else 0, changed=reuse.changed if reuse else 0),
-            ranker=ranker,
+            ranker=ranker.info,
             tiebreak_seed=options.seed,
         )
         manifest.save(tmp)
@@ -236,9 +251,9 @@ def build_index(
     idx = index_stage(plan, enc, feats, options, log)
     timings["index_build_s"] = idx.seconds
     t = time.perf_counter()
-    model, ranker = ranker_stage(plan, enc, options, log)
+    ranker = ranker_stage(plan, enc, options, log)
     timings["ranker_s"] = time.perf_counter() - t
-    version, manifest = write_version(index_dir, plan, enc, feats, idx, model, ranker, encoder, options,
+    version, manifest = write_version(index_dir, plan, enc, feats, idx, ranker, encoder, options,
                                       name=name, started=started)
     timings["total_s"] = time.perf_counter() - started
     log(f"index version {version} ready in {timings['total_s']:.1f}s (recall@10 vs exact {idx.recall:.3f})")

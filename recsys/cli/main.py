@@ -1,6 +1,6 @@
 """The `recsys` command line. Contract (stable; other tools call it):
 
-    recsys build --data DIR --index INDEX_DIR [--encoder NAME] [--engine local|dask] [--full] [--ranker blend|ltr]
+    recsys build --data DIR --index INDEX_DIR [--encoder NAME] [--engine local|dask] [--full] [--ranker auto|blend|ltr]
     recsys rollback --index INDEX_DIR
     recsys finetune --data DIR [--out models/finetuned] [--split last-day] [--epochs 1]
     recsys recommend --index INDEX_DIR --user USER_ID [-k 10] [--json]
@@ -89,8 +89,10 @@ def build(
     target_recall: Annotated[float, typer.Option(
         "--target-recall", min=0.5, max=1.0,
         help="ANN auto-tuning target: recall@10 against exact search (≥ 50k items).")] = 0.95,
-    ranker: Annotated[Literal["blend", "ltr"], typer.Option(
-        "--ranker", help="blend: the weighted blend; ltr: also train the LightGBM learned ranker into the index.")] = "blend",
+    ranker: Annotated[Literal["auto", "blend", "ltr"], typer.Option(
+        "--ranker", help="auto: measure the blend, the tuned blend and the learned ranker on the last step of the "
+                         "events and serve the winner; blend: the weighted blend; ltr: the LightGBM learned ranker.")
+    ] = "auto",
 ) -> None:
     """Validate DATA, encode products and histories, build the FAISS index and signals.
 

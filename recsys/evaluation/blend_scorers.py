@@ -5,7 +5,8 @@
   `recsys.ranking.blend` (what the ranker serves); with only the cosine weight on it is the `text`
   method. It is exact: no ANN, no candidate cut.
 - `IndexedBlendScorer` goes through the production path: `build_index` on the train events into a temp
-  folder (real FAISS, real candidate generation), then `Recommender.for_user` per user. Items the
+  folder (real FAISS, real candidate generation), then `Recommender.for_user` per user. With
+  `ranker="auto"` it is the `default` method: exactly what a plain `recsys build` serves. Items the
   production ranker does not return get −inf. Comparing the two shows what the index and the candidate
   stage cost in recall.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -101,8 +102,10 @@ class IndexedBlendScorer:
     """The production path: build an index from train events, ask `Recommender.for_user` per user."""
 
     def __init__(self, encoder: Encoder, config: BlendConfig = BlendConfig(), *, name: str = "blend",
-                 k: int = 50, grid: list[dict[str, Any]] | None = None) -> None:
+                 k: int = 50, grid: list[dict[str, Any]] | None = None,
+                 ranker: Literal["auto", "blend", "ltr"] = "blend") -> None:
         self.name = name
+        self.ranker = ranker
         self.encoder = encoder
         self.config = config
         self.k = k
@@ -125,8 +128,11 @@ class IndexedBlendScorer:
         cfg = config_from_params(self.config, params)
         ds = Dataset(data.products.reset_index(drop=True), data.train_events.reset_index(drop=True), "eval-train")
         out = Path(self._tmp.name) / self.name
-        res = build_index(ds, out, self.encoder, BuildOptions(config=cfg, as_of=data.as_of, progress=False))
-        self._rec = Recommender(load_artifacts(res.path, config=cfg), config=cfg, encoder=self.encoder)
+        res = build_index(ds, out, self.encoder, BuildOptions(config=cfg, as_of=data.as_of, progress=False,
+                                                              ranker=self.ranker))
+        # A version whose build chose its own config (ranker "auto") serves that config.
+        config = None if self.ranker == "auto" else cfg
+        self._rec = Recommender(load_artifacts(res.path, config=config), config=config, encoder=self.encoder)
         self._data = data
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:

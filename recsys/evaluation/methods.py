@@ -47,6 +47,7 @@ def all_methods(encoder: Encoder, config: BlendConfig = BlendConfig(), *, k: int
     methods["blend"] = IndexedBlendScorer(encoder, config, name="blend", k=k)
     methods["blend_exact"] = BlendScorer(encoder, config, name="blend_exact")
     methods["blend_tuned"] = TunedBlendScorer(encoder, config, k=k)
+    methods["default"] = IndexedBlendScorer(encoder, config, name="default", k=k, ranker="auto")
     methods.update(ltr_methods(encoder, only))
     if only:
         unknown = sorted(set(only) - methods.keys())

@@ -10,7 +10,7 @@ from recsys.encoders import CachedEncoder, HashingEncoder
 from recsys.evaluation import EvalConfig, build_eval_data, evaluate_methods, split_events, train_valid_events
 from recsys.evaluation.blend_scorers import BlendScorer, IndexedBlendScorer, config_from_params
 from recsys.evaluation.methods import TEXT_ONLY, all_methods
-from recsys.evaluation.tuning import coordinate_ascent, paired_z
+from recsys.ranking.tuning import coordinate_ascent, paired_z
 
 from ..conftest import tiny_frames
 
