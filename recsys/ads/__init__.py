@@ -1,8 +1,10 @@
-"""Ads: campaigns, ad copy, campaign vectors, online ad matching (pCTR × bid under budgets and caps)."""
+"""Ads: online ad matching (pCTR × bid under budgets, pacing and frequency caps) beside organic results.
 
-from recsys.ads.campaigns import CAMPAIGN_COLUMNS, Campaign, load_campaigns, parse_campaigns
-from recsys.ads.copy import AdCopy, make_copy
-from recsys.ads.vectors import CampaignVectors, campaign_vectors
+The campaigns themselves (model, loading, ad copy, campaign vectors) live in `recsys.campaigns`, which
+batch audiences use too.
+"""
 
-__all__ = ["Campaign", "CAMPAIGN_COLUMNS", "load_campaigns", "parse_campaigns", "AdCopy", "make_copy",
-           "CampaignVectors", "campaign_vectors"]
+# Re-exported for service/ads.py, which imports it from here; import it from recsys.campaigns instead.
+from recsys.campaigns import load_campaigns
+
+__all__ = ["load_campaigns"]

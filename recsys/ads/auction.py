@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from recsys.ads.campaigns import Campaign
 from recsys.ads.pctr import CtrModel
+from recsys.campaigns.campaign import Campaign
 
 __all__ = ["AdParams", "CampaignSpend", "AdCandidate", "AdWin", "AuctionResult", "exclusion_reason",
            "pacing_allowance", "run_auction", "ecpm", "event_cost"]

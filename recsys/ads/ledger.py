@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.ads.auction import CampaignSpend, event_cost
-from recsys.ads.campaigns import Campaign
+from recsys.campaigns.campaign import Campaign
 from recsys.data import schema as S
 from recsys.store.base import CAMPAIGN_ID
 

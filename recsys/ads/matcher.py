@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 
 from recsys.ads.auction import AdCandidate, AdParams, run_auction
-from recsys.ads.campaigns import Campaign
 from recsys.ads.ledger import AdLedger
 from recsys.ads.pctr import DEFAULT_CTR, CtrModel, fit_ctr
-from recsys.ads.vectors import CampaignVectors, campaign_vectors
 from recsys.artifacts import Artifacts
+from recsys.campaigns.campaign import Campaign
+from recsys.campaigns.vectors import CampaignVectors, campaign_vectors
 from recsys.encoders import Encoder
 from recsys.index import FaissIndex, choose_index
 

@@ -7,7 +7,7 @@ campaigns at once, and refetches twice as many for any campaign that ended short
 list was cut off above the minimum score — the greedy over the longer lists is then rerun from scratch,
 so the result equals the greedy over complete rankings (up to ``max_overfetch``, see AudienceParams).
 
-``build_for_index`` adds what an index knows: campaign vectors from ``recsys.ads.vectors`` and the
+``build_for_index`` adds what an index knows: campaign vectors from ``recsys.campaigns.vectors`` and the
 exclusions (users who already bought a landing product, an opted-out list, a lookalike's own seeds).
 The audience size counts both groups: the holdout is a random ``holdout`` share of the selected users.
 """
@@ -23,11 +23,11 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from recsys.ads.campaigns import Campaign
-from recsys.ads.vectors import campaign_vectors
 from recsys.artifacts import POSITION, Artifacts
 from recsys.audience.executor import ScanExecutor
 from recsys.audience.select import assign_capped, filter_candidates, holdout_mask, user_hashes
+from recsys.campaigns.campaign import Campaign
+from recsys.campaigns.vectors import campaign_vectors
 from recsys.data import schema as S
 from recsys.encoders import Encoder
 from recsys.errors import ConfigError

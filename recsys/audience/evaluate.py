@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys.ads.campaigns import Campaign
 from recsys.artifacts import load_artifacts
 from recsys.audience.build import BOUGHT_EVENTS, AudienceParams, build_for_index
 from recsys.audience.executor import LocalExecutor
 from recsys.build.pipeline import BuildOptions, build_index
+from recsys.campaigns.campaign import Campaign
 from recsys.data import schema as S
 from recsys.data.dataset import make_dataset
 from recsys.data.splits import interactions, split_events, train_valid_events

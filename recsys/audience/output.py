@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from recsys.ads.campaigns import Campaign
 from recsys.audience.build import AudienceBuild
 from recsys.audience.summary import CostAssumptions, render_html, summarize
+from recsys.campaigns.campaign import Campaign
 from recsys.errors import DataValidationError, Problem
 
 __all__ = ["check_file_names", "write_build"]

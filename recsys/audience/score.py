@@ -8,7 +8,7 @@ bit-identical scores and rows. The final order per campaign is total — score d
 row ascending — so equal scores never reorder between runs.
 
 Lookalike campaigns are scored like any other: their query is the centroid of the seed users'
-profile vectors (see ``recsys.ads.vectors``). One query per campaign keeps the whole job a single
+profile vectors (see ``recsys.campaigns.vectors``). One query per campaign keeps the whole job a single
 batched scan; a kNN-over-seeds score would need one scan per seed.
 """
 

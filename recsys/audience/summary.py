@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.ads.campaigns import Campaign
+from recsys.campaigns.campaign import Campaign
 from recsys.errors import ConfigError
 
 __all__ = ["CostAssumptions", "estimate_cost", "overlap_matrix", "summarize", "render_html"]

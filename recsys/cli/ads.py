@@ -46,10 +46,10 @@ def match(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Organic recommendations plus the ads that win the auction beside them."""
-    from recsys.ads import load_campaigns
     from recsys.ads.answer import ads_beside
     from recsys.ads.auction import AdParams
     from recsys.ads.matcher import AdMatcher
+    from recsys.campaigns import load_campaigns
     from recsys.index import set_search_threads
     from recsys.recommender import Recommender
     from recsys.store import SQLiteEventStore

@@ -63,12 +63,12 @@ def build(
     ctr: Annotated[float, typer.Option("--ctr", min=0.000001, max=1.0, help="Expected CTR for CPC cost.")] = 0.01,
 ) -> None:
     """Rank all users per campaign and write audiences with a holdout group and a summary."""
-    from recsys.ads.campaigns import load_campaigns
     from recsys.artifacts import load_artifacts
     from recsys.audience.build import AudienceParams, build_for_index
     from recsys.audience.executor import DaskOptions, make_executor
     from recsys.audience.output import check_file_names, write_build
     from recsys.audience.summary import CostAssumptions
+    from recsys.campaigns import load_campaigns
     from recsys.encoders import make_encoder
     from recsys.errors import ConfigError
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys.ads import parse_campaigns
 from recsys.ads.answer import ads_beside
 from recsys.ads.matcher import AdMatcher
+from recsys.campaigns import parse_campaigns
 from recsys.recommender import Recommender
 
 pytestmark = pytest.mark.slow

@@ -16,8 +16,8 @@ from recsys.ads.auction import (
     pacing_allowance,
     run_auction,
 )
-from recsys.ads.campaigns import Campaign
 from recsys.ads.pctr import DEFAULT_CTR, fit_ctr
+from recsys.campaigns.campaign import Campaign
 
 NOON = pd.Timestamp("2026-03-01T12:00:00Z")
 P = AdParams(relevance_floor=0.3, max_ads=3, frequency_cap=2, pacing_slack=0.1)

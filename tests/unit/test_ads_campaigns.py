@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys.ads import load_campaigns, make_copy, parse_campaigns
-from recsys.ads.copy import HEADLINE_CHARS, LandingProduct
+from recsys.campaigns import load_campaigns, make_copy, parse_campaigns
+from recsys.campaigns.copy import HEADLINE_CHARS, LandingProduct
 from recsys.errors import DataValidationError
 
 

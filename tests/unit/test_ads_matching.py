@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.ads import campaign_vectors, parse_campaigns
 from recsys.ads.answer import ads_beside
 from recsys.ads.auction import AdParams
 from recsys.ads.ledger import AdLedger
 from recsys.ads.matcher import AdMatcher
+from recsys.campaigns import campaign_vectors, parse_campaigns
 from recsys.data import schema as S
 from recsys.errors import DataValidationError
 from recsys.store import CAMPAIGN_ID

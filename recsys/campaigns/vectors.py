@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys.ads.campaigns import Campaign
-from recsys.ads.copy import AdCopy, LandingProduct, make_copy
 from recsys.artifacts import Artifacts
+from recsys.campaigns.campaign import Campaign
+from recsys.campaigns.copy import AdCopy, LandingProduct, make_copy
 from recsys.data import schema as S
 from recsys.encoders import Encoder
 from recsys.encoders.base import l2_normalize
