@@ -1,4 +1,4 @@
-"""Event stores: one interface (`EventStore`), an embedded SQLite engine behind it.
+"""Event stores: one interface (`EventStore`), an embedded SQLite backend behind it.
 
 Business logic (the service) talks to `EventStore` only, so a server database can implement the same
 protocol later without touching the service.

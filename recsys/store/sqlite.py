@@ -1,4 +1,4 @@
-"""`SQLiteEventStore`: the embedded default engine of `EventStore`.
+"""`SQLiteEventStore`: the embedded default backend of `EventStore`.
 
 Durability: WAL journal with `synchronous=FULL`, so a committed transaction's WAL frames are fsync'ed
 before `append` returns, and an acknowledged event survives SIGKILL or power loss. Readers get their
