@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack
 
-from recsys.errors import ConfigError, RecsysError
+from recsys.errors import ConfigError
 from recsys.evaluation.bm25 import BM25Scorer
 from recsys.evaluation.data import EvalData
 from recsys.evaluation.scorer import Scorer, require_fitted
+from recsys.features.ease import MAX_DENSE_ITEMS, ease_dense, gram_matrix
 
 __all__ = [
     "Scorer",
@@ -50,14 +50,19 @@ class PopularityScorer:
         return np.broadcast_to(self._pop, (len(user_rows), len(self._pop))).copy()
 
 
-def keep_top_per_row(m: sp.csr_matrix, k: int | None) -> sp.csr_matrix:
-    """Keep the ``k`` largest entries of each row (ties: lower column first); ``None`` keeps all."""
+def keep_top_per_row(m: sp.csr_matrix, k: int | None, tie_rank: np.ndarray | None = None) -> sp.csr_matrix:
+    """Keep the ``k`` largest entries of each row; ``None`` keeps all.
+
+    Equal values are kept in ``tie_rank`` order (lower first; ``EvalData.tie_rank`` is a seeded random
+    order of the catalogue); without one, in column order, which is id order for an id-sorted catalogue.
+    """
     m = sp.csr_matrix(m)
     counts = np.diff(m.indptr)
     if k is None or len(counts) == 0 or counts.max(initial=0) <= k:
         return m
     row = np.repeat(np.arange(m.shape[0]), counts)
-    order = np.lexsort((m.indices, -m.data, row))
+    tie = m.indices if tie_rank is None else np.asarray(tie_rank)[m.indices]
+    order = np.lexsort((m.indices, tie, -m.data, row))
     within = np.arange(m.nnz) - m.indptr[row[order]]
     keep = order[within < k]
     return sp.csr_matrix((m.data[keep], (row[keep], m.indices[keep])), shape=m.shape)
@@ -76,7 +81,10 @@ def cosine_item_similarity(matrix: sp.spmatrix) -> sp.csr_matrix:
 
 
 class ItemKNNScorer:
-    """User score for item j = sum of cosine(i, j) over history items i that keep j among their k neighbours."""
+    """User score for item j = sum of cosine(i, j) over history items i that keep j among their k neighbours.
+
+    Neighbours with equal cosine at the k-th place are chosen by the data's seeded random tie order.
+    """
 
     name = "itemknn"
 
@@ -96,32 +104,20 @@ class ItemKNNScorer:
         if self._sim_for is None or self._sim_for[0] is not data.matrix:  # reuse across the k grid
             self._sim_for = (data.matrix, cosine_item_similarity(data.matrix))
         self._x = data.matrix
-        self._sim = keep_top_per_row(self._sim_for[1], k)
+        self._sim = keep_top_per_row(self._sim_for[1], k, data.tie_rank)
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         require_fitted(self._sim, self.name)
         return np.asarray((self._x[user_rows] @ self._sim).toarray(), dtype=np.float32)
 
 
-def _symmetric_inverse(g: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive-definite matrix via Cholesky (about 3× faster than LU)."""
-    potrf, potri = (lapack.spotrf, lapack.spotri) if g.dtype == np.float32 else (lapack.dpotrf, lapack.dpotri)
-    c, info = potrf(g, lower=True, overwrite_a=False, clean=False)
-    if info != 0:
-        raise RecsysError(f"EASE Gram matrix is not positive definite (LAPACK info={info}); raise lambda")
-    inv, info = potri(c, lower=True, overwrite_c=True)
-    if info != 0:
-        raise RecsysError(f"EASE inversion failed (LAPACK info={info}); raise lambda")
-    lower = np.tril(inv)
-    lower += np.tril(inv, -1).T
-    return lower
-
-
 class EASEScorer:
-    """EASE (Steck 2019): B = I - P·diag(1/diag(P)) with P = (XᵀX + λI)⁻¹, over interacted items only.
+    """EASE (Steck 2019) from ``recsys.features.ease``: the dense B over interacted items, all weights kept.
 
     Items without train interactions score 0. The dense inverse costs O(n³) time and 4·n² bytes
-    per copy, so more than ``max_items`` interacted items is refused with a reason.
+    per copy, so more than ``max_items`` interacted items is refused with a reason (an evaluation
+    should not silently measure EASE over part of the catalogue; ``ease_weights`` has that fallback).
+    The Gram matrix is computed once per data matrix and reused across the λ grid.
     """
 
     name = "ease"
@@ -129,7 +125,7 @@ class EASEScorer:
     def __init__(
         self,
         lambdas: Sequence[float] = (10.0, 50.0, 100.0, 250.0, 500.0, 1000.0),
-        max_items: int = 20_000,
+        max_items: int = MAX_DENSE_ITEMS,
         dtype: type = np.float32,
     ) -> None:
         self._grid = [{"lambda": float(v)} for v in lambdas]
@@ -156,17 +152,10 @@ class EASEScorer:
                     f"(≈{len(active) ** 2 * self.dtype.itemsize / 2**30:.1f} GiB per copy); "
                     "raise max_items if memory allows, or use ItemKNN"
                 )
-            x = sp.csc_matrix(data.matrix)[:, active]
-            gram = np.asarray((x.T @ x).toarray(), dtype=self.dtype)
-            self._gram_for = (data.matrix, active, gram)
+            self._gram_for = (data.matrix, active, gram_matrix(data.matrix, active, self.dtype))
         _, active, gram = self._gram_for
-        g = gram.copy()
-        g[np.diag_indices_from(g)] += lam
-        p = _symmetric_inverse(g)
-        del g
-        p /= -np.diag(p)[None, :]
-        np.fill_diagonal(p, 0.0)
-        self._b, self._active, self._n_items = p, active, data.n_items
+        self._b = None  # free the previous B before the next solve
+        self._b, self._active, self._n_items = ease_dense(gram, lam), active, data.n_items
         self._x = sp.csr_matrix(data.matrix)[:, active]
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:

@@ -15,10 +15,13 @@ and a user with history row x scores the catalogue as ``x @ B``. Pure functions,
 Cost. The solve is dense: O(n³) time and n² × 4 bytes per float32 copy of an n × n matrix, for n the
 items solved over. About three copies are alive at once (the Gram, the factor/inverse that becomes B, and
 the next or previous B while a grid is tuned), so ``MAX_DENSE_ITEMS`` = 20,000 items means
-1.6 GB per copy and ≈ 4.8 GB at peak, and about a minute of LAPACK on 2 cores (12,092 items: 0.6 GB
-per copy, ≈ 30 s per λ). Above the cap, ``ease_weights`` falls back to solving over the
-``max_dense_items`` most popular items (most distinct users; ties in a seeded random order, never by id);
-every other item gets no EASE neighbours (an empty row and column of B, so it scores 0).
+1.6 GB per copy and ≈ 4.8 GB at peak. Measured on the 2-core development machine (shared with other
+jobs): 12,092 items (Beauty) take 0.6 GB per copy, ≈ 40 s per solve and 2.1 GB peak RSS for the whole
+process; 20,000 items would take ≈ 4.5× as long, about 3 minutes.
+
+Fallback above the cap: ``ease_weights`` solves over the ``max_dense_items`` most popular items only
+(most distinct users; ties in a seeded random order, never by id). Every other item gets no EASE
+neighbours: an empty row and column of B, so it scores 0 and contributes nothing to other scores.
 
 λ. Larger λ shrinks B towards the scaled co-occurrence counts (more popularity), smaller λ towards the
 exact regression. ``default_lambda`` = ``LAMBDA_SCALE × sqrt(density)``; its docstring shows how it
@@ -31,6 +34,7 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import DTypeLike
 from scipy.linalg import lapack
 
 from recsys.errors import ConfigError, RecsysError
@@ -85,7 +89,7 @@ def dense_items(x: sp.spmatrix, max_items: int = MAX_DENSE_ITEMS, seed: int = 0)
     return np.sort(active[order[:max_items]])
 
 
-def gram_matrix(x: sp.spmatrix, items: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+def gram_matrix(x: sp.spmatrix, items: np.ndarray, dtype: DTypeLike = np.float32) -> np.ndarray:
     """Dense XᵀX restricted to the columns ``items`` of the binary matrix x."""
     xi = sp.csc_matrix(x)[:, items]
     return np.asarray((xi.T @ xi).toarray(), dtype=dtype)
@@ -138,8 +142,8 @@ def default_lambda(x: sp.spmatrix) -> float:
 
     * amazon2018_gift_cards, last-day: tuned 250 (validation NDCG@10 .150 / .161 / .166 / .169 / .168
       / .168 at λ = 10 / 50 / 100 / 250 / 500 / 1000); density .025 / .031 → rule λ ≈ 320 / 350.
-    * amazon2014_beauty_5core_seq, leave-one-out: tuned 50 (.0478 / .0519 / .0513 / .0496 at
-      λ = 10 / 50 / 100 / 250); density .00057 / .00065 → rule λ ≈ 48 / 51.
+    * amazon2014_beauty_5core_seq, leave-one-out: tuned 50 (.0478 / .0519 / .0513 / .0496 / .0485
+      / .0475 at λ = 10 / 50 / 100 / 250 / 500 / 1000); density .00057 / .00065 → rule λ ≈ 48 / 51.
 
     A rule proportional to the mean Gram diagonal (mean users per item: 9.6 on Gift Cards, 14.6 on
     Beauty) points the wrong way here: the small, popularity-driven catalogue wants the larger λ. Tune λ
