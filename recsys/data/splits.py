@@ -9,6 +9,14 @@ but never becomes a target.
 A user is evaluated on test when their history before the test period (train + validation) holds at
 least ``min_train_events`` interactions; on validation when their train part does. Users who fall short
 are excluded and counted in ``Split.report``.
+
+Order-only data. Some public sequence datasets carry only an order, not a time: the timestamps are the
+positions 0, 1, 2, … seconds after the epoch, so every event falls on one day
+(``timestamps_order_only``). Only ``leave-one-out`` means anything there. The order itself can carry an
+artifact: if the source sorted same-day events by product id, a user's next item tends to sort above the
+previous one. ``Split.report["order"]`` states the share of consecutive interaction pairs whose product
+id ascends (about 0.5 when the order is behavioural alone), and ``previous_items`` gives what the
+evaluation needs to report the artifact-free slice (targets whose id sorts below the previous item's).
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ __all__ = [
     "drop_variant_copies",
     "interactions",
     "target_lists",
+    "previous_items",
+    "timestamps_order_only",
+    "ascending_id_share",
 ]
 
 SplitScheme = Literal["last-day", "leave-one-out", "global-time"]
@@ -67,6 +78,46 @@ def target_lists(frame: pd.DataFrame, users: np.ndarray) -> list[np.ndarray]:
     groups = inter.groupby(S.USER_ID, sort=False)[S.PRODUCT_ID].unique()
     empty = np.array([], dtype=object)
     return [np.asarray(groups.get(u, empty), dtype=object) for u in users]
+
+
+def previous_items(history: pd.DataFrame, users: np.ndarray) -> np.ndarray:
+    """Per user (order of ``users``): the product id of their last interaction in ``history``'s row order.
+
+    ``history`` must be sorted like ``train_valid_events`` output (by user, then sequence); users without
+    an interaction get None.
+    """
+    inter = interactions(history)
+    last = inter.groupby(S.USER_ID, sort=False)[S.PRODUCT_ID].last()
+    found = last.reindex(pd.Index(np.asarray(users, dtype=object))).to_numpy(dtype=object)
+    return np.array([v if isinstance(v, str) else None for v in found], dtype=object)
+
+
+def timestamps_order_only(events: pd.DataFrame) -> bool:
+    """True when the timestamps carry no real time: more than one interaction and all on one UTC day."""
+    ts = interactions(events)[S.TIMESTAMP]
+    if len(ts) < 2:
+        return False
+    return bool(ts.min().floor("D") == ts.max().floor("D"))
+
+
+def ascending_id_share(events: pd.DataFrame) -> float:
+    """Among consecutive interaction pairs of the same user with different products, the share whose
+    second product id sorts above the first (string order); NaN when there is no such pair.
+
+    ``events`` must be in sequence order (sorted by user, then time). About 0.5 when the order within a
+    sequence is unrelated to ids; well above it when same-time events were ordered by id somewhere.
+    """
+    inter = interactions(events)
+    users = inter[S.USER_ID].to_numpy(dtype=object)
+    ids = inter[S.PRODUCT_ID].astype(str).to_numpy(dtype=object)
+    if len(ids) < 2:
+        return float("nan")
+    same_user = users[1:] == users[:-1]
+    differ = ids[1:] != ids[:-1]
+    pairs = same_user & differ
+    if not pairs.any():
+        return float("nan")
+    return float((ids[1:][pairs] > ids[:-1][pairs]).mean())
 
 
 def drop_variant_copies(events: pd.DataFrame) -> pd.DataFrame:
@@ -198,6 +249,10 @@ def split_events(
         "test_targets": int(_n_targets(test)),
         "valid_users": len(valid_users),
         "valid_targets": int(_n_targets(valid_targets)),
+        "order": {
+            "timestamps_order_only": timestamps_order_only(events),
+            "consecutive_pairs_ascending_id": ascending_id_share(events),
+        },
     }
     return Split(train, valid, test, valid_users, test_users, report)
 

@@ -123,7 +123,7 @@ def test_load_sorts_events_and_drops_extra_columns(tmp_path: Path) -> None:
     assert list(data.events.columns) == list(schema.EVENT_COLUMNS)
     assert list(data.products.columns) == list(schema.PRODUCT_COLUMNS)
     pairs = data.events[[schema.USER_ID, schema.PRODUCT_ID]].values.tolist()
-    assert pairs == [["u1", "P1"], ["u1", "P2"], ["u2", "P2"]]
+    assert pairs == [["u1", "P2"], ["u1", "P1"], ["u2", "P2"]]  # u1's same-time events keep the file order
     assert data.events.index.tolist() == [0, 1, 2] and data.source == str(folder)
 
 
@@ -139,7 +139,7 @@ def test_empty_titles_and_ratings_only_events_load(tmp_path: Path) -> None:
     data = load_dataset(write(tmp_path / "d", products, events))
     assert data.products[schema.TITLE].tolist() == ["", ""]
     assert data.events[schema.TEXT].tolist() == ["", "", ""]
-    assert data.events[schema.RATING].tolist() == [1.0, 4.0, 5.0]  # sorted: u1/P1, u1/P2, u2/P2
+    assert data.events[schema.RATING].tolist() == [4.0, 1.0, 5.0]  # sorted: u1/P2, u1/P1 (file order), u2/P2
 
 
 def test_problems_in_both_files_raise_one_error(tmp_path: Path) -> None:
