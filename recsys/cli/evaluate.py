@@ -5,13 +5,31 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from recsys.cli.render import err
 
-SplitOpt = Annotated[str, typer.Option("--split", help="last-day | global-time | leave-one-out")]
+SplitOpt = Annotated[str, typer.Option(
+    "--split", help="auto | last-day | global-time | leave-one-out. auto = leave-one-out when the timestamps "
+                    "are order only (all on one day), else last-day.")]
+OrderOpt = Annotated[str, typer.Option(
+    "--same-time-order", help="Order of a user's same-timestamp events: auto (the file's row order, unless that "
+                              "is evidently product-id order: then random), source (the file's row order) or "
+                              "random (seeded by --seed).")]
+
+
+def resolve_split(split: str, events: object) -> str:
+    """``auto`` → leave-one-out for order-only timestamps, else last-day; other names pass through."""
+    from recsys.data.splits import timestamps_order_only
+
+    if split != "auto":
+        return split
+    chosen = "leave-one-out" if timestamps_order_only(events) else "last-day"  # type: ignore[arg-type]
+    err.print(f"--split auto: using {chosen}"
+              + (" (the timestamps are order only: every event falls on one day)" if chosen == "leave-one-out" else ""))
+    return chosen
 EncoderOpt = Annotated[str, typer.Option("--encoder", help="Encoder for the text and blend methods.")]
 
 
@@ -59,13 +77,15 @@ def evaluate(
     data: Annotated[Path, typer.Option("--data", help="Dataset folder in the canonical schema.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for report.json, report.md, report.html.")],
     k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated.")] = "10,20,50",
-    split: SplitOpt = "last-day",
-    sampled: Annotated[int, typer.Option("--sampled", min=0, help="Also rank each target among N random negatives (0 = off).")] = 100,
+    split: SplitOpt = "auto",
+    same_time_order: OrderOpt = "auto",
+    sampled: Annotated[int, typer.Option(
+        "--sampled", min=0, help="Also rank each target among N random negatives (0 = off).")] = 100,
     collapse_variant_copies: Annotated[bool, typer.Option("--collapse-variant-copies")] = False,
-    cutoff: Annotated[Optional[str], typer.Option("--cutoff", help="UTC time for --split global-time.")] = None,
+    cutoff: Annotated[str | None, typer.Option("--cutoff", help="UTC time for --split global-time.")] = None,
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
-    config: Annotated[Optional[Path], typer.Option("--config", help="Blend config for blend/blend_exact.")] = None,
-    methods: Annotated[Optional[str], typer.Option("--methods", help="Comma-separated subset of methods.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Blend config for blend/blend_exact.")] = None,
+    methods: Annotated[str | None, typer.Option("--methods", help="Comma-separated subset of methods.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     n_boot: Annotated[int, typer.Option("--n-boot", min=0)] = 1000,
 ) -> None:
@@ -78,7 +98,8 @@ def evaluate(
     from recsys.evaluation import EvalConfig, evaluate_methods, write_report
     from recsys.evaluation.methods import all_methods
 
-    ds = load_dataset(data)
+    ds = load_dataset(data, same_time_order=same_time_order, seed=seed)  # type: ignore[arg-type]
+    split = resolve_split(split, ds.events)
     cfg = EvalConfig(ks=_parse_ks(k), scheme=split, cutoff=pd.Timestamp(cutoff, tz="UTC") if cutoff else None,
                      collapse_variant_copies=collapse_variant_copies, sampled_negatives=sampled, seed=seed,
                      n_boot=n_boot)
@@ -89,6 +110,8 @@ def evaluate(
     report = evaluate_methods(ds.products, ds.events, scorers, cfg, progress=True)
     report["dataset"]["fingerprint"] = ds.fingerprint()
     report["dataset"]["source"] = str(data)
+    report["dataset"]["same_time_order"] = ds.same_time_order
+    report["dataset"]["same_time_order_requested"] = same_time_order
     report["git_sha"] = _git_sha()
     report["machine"] = machine_info()
     report["encoder"] = enc.describe()
@@ -105,9 +128,9 @@ def evaluate(
 def tune(
     data: Annotated[Path, typer.Option("--data", help="Dataset folder in the canonical schema.")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the tuned blend config (.json).")],
-    split: SplitOpt = "last-day",
+    split: SplitOpt = "auto",
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
-    config: Annotated[Optional[Path], typer.Option("--config", help="Starting blend config.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Starting blend config.")] = None,
     max_users: Annotated[int, typer.Option("--max-users", min=10)] = 3000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
@@ -123,7 +146,7 @@ def tune(
     from recsys.evaluation.tuning import tune_blend
 
     ds = load_dataset(data)
-    sp = split_events(ds.events, split)
+    sp = split_events(ds.events, resolve_split(split, ds.events))  # type: ignore[arg-type]
     train = build_eval_data(ds.products, sp.train, users=sp.valid_users, seed=seed)
     rows, targets = valid_targets(train, sp)
     scorer = BlendScorer(CachedEncoder(make_encoder(encoder)), load_config(config) if config else BlendConfig())

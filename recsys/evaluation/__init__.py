@@ -9,6 +9,7 @@ Typical use::
 
 from __future__ import annotations
 
+from recsys.data.splits import Split, split_events, train_valid_events
 from recsys.evaluation.baselines import (
     BM25Scorer,
     EASEScorer,
@@ -18,10 +19,9 @@ from recsys.evaluation.baselines import (
 )
 from recsys.evaluation.data import EvalData, build_eval_data
 from recsys.evaluation.ranking import rank_in_batches, top_k
-from recsys.evaluation.runner import EvalConfig, evaluate_methods
 from recsys.evaluation.report import write_report
+from recsys.evaluation.runner import EvalConfig, evaluate_methods
 from recsys.evaluation.scorer import Scorer
-from recsys.data.splits import Split, split_events, train_valid_events
 
 __all__ = [
     "BM25Scorer",

@@ -2,6 +2,9 @@
 
 Ties are broken exactly, not by adding noise: each float32 score is mapped to an order-preserving
 integer and packed with the item's tie rank into one int64 key, so ``argpartition`` sees distinct keys.
+The evaluation passes ``EvalData.tie_rank``, a seeded random permutation of the catalogue: breaking ties
+by catalogue position or product id would favour whichever items happen to sort first (variant copies
+of one listing sit next to each other in id order), and would make metrics depend on how ids were made.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_report", "markdown_table", "svg_chart", "jsonable"]
+__all__ = ["write_report", "markdown_table", "order_slice_markdown", "order_slice_rows", "tie_line", "svg_chart",
+           "jsonable"]
 
 _PRIMARY = 10
 
@@ -63,10 +64,78 @@ def _rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def markdown_table(report: dict[str, Any]) -> str:
-    header, rows = _rows(report)
+    return _md_table(*_rows(report))
+
+
+_ORDER_SLICE = "target_id_below_previous"
+_ORDER_CONTRAST = "target_id_above_previous"
+
+
+def tie_line(report: dict[str, Any]) -> str:
+    """One sentence on how ties were handled: score ties in rankings, same-timestamp events in the data."""
+    tb = report.get("config", {}).get("tie_break") or {}
+    if tb:
+        text = (f"Score ties: broken by a {tb.get('method', 'seeded random permutation of the catalogue')} "
+                f"(seed {tb.get('seed', '?')}), never by product id or catalogue position.")
+    else:
+        text = "Score ties: not recorded in this report."
+    ds = report.get("dataset", {})
+    order = ds.get("same_time_order")
+    if order == "source":
+        text += " Same-timestamp events of a user keep the source file's row order (never product-id order)."
+    elif order == "random":
+        why = (" because the file's own order of them is product-id order"
+               if ds.get("same_time_order_requested") == "auto" else "")
+        text += f" Same-timestamp events of a user are in a seeded random order{why} (never product-id order)."
+    return text
+
+
+def _order_line(report: dict[str, Any]) -> str:
+    order = report.get("split", {}).get("order") or {}
+    share = order.get("consecutive_pairs_ascending_id")
+    if not isinstance(share, (int, float)) or not _finite(share):
+        return ""
+    only = " Timestamps are order only (one day)." if order.get("timestamps_order_only") else ""
+    return (f"Sequence order: {100 * share:.1f}% of consecutive interaction pairs ascend in product id "
+            f"(about 50% when the order is unrelated to ids).{only}")
+
+
+def order_slice_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Per method: overall R/NDCG@k beside the slice of targets whose id sorts below the previous item's."""
+    k0 = _k0(report)
+    header = ["method", f"R@{k0} all", f"NDCG@{k0} all", "users (id below)", f"R@{k0} id below [95% CI]",
+              f"NDCG@{k0} id below [95% CI]", "users (id above)", f"R@{k0} id above"]
+    rows = []
+    for name, m in report.get("methods", {}).items():
+        sl = (m.get("slices") or {}).get(_ORDER_SLICE) if not m.get("skipped") else None
+        if not sl:
+            continue
+        above = (m.get("slices") or {}).get(_ORDER_CONTRAST) or {}
+        rows.append([name, _fmt(m.get(f"recall@{k0}")), _fmt(m.get(f"ndcg@{k0}")), str(sl.get("users", "–")),
+                     _with_ci(sl, f"recall@{k0}"), _with_ci(sl, f"ndcg@{k0}"), str(above.get("users", "–")),
+                     _fmt(above.get(f"recall@{k0}"))])
+    return header, rows
+
+
+def _with_ci(values: dict[str, Any], metric: str) -> str:
+    lo, hi = values.get(f"{metric}_ci95") or [None, None]
+    return f"{_fmt(values.get(metric))} [{_fmt(lo, 3)}, {_fmt(hi, 3)}]"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def order_slice_markdown(report: dict[str, Any]) -> str:
+    """The order-artifact-free slice as a Markdown section ('' when the report has none)."""
+    header, rows = order_slice_rows(report)
+    if not rows:
+        return ""
+    intro = ("Order-artifact-free slice: users whose test item's product_id sorts below (string order) the id "
+             "of their last train/validation item, so \"the next id sorts higher\" cannot help.")
+    return f"## Target id below the previous item's\n\n{intro}\n\n{_md_table(header, rows)}\n"
 
 
 def _summary_line(report: dict[str, Any]) -> str:
@@ -147,10 +216,19 @@ def svg_chart(report: dict[str, Any], width: int = 720, height: int = 300) -> st
     return "\n".join(parts)
 
 
-def _html(report: dict[str, Any]) -> str:
-    header, rows = _rows(report)
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _html(report: dict[str, Any]) -> str:
+    table = _html_table(*_rows(report))
+    slice_header, slice_rows = order_slice_rows(report)
+    order_section = ""
+    if slice_rows:
+        order_section = (f"<h2>Target id below the previous item's</h2><p>{html.escape(_order_line(report))}</p>"
+                         f"{_html_table(slice_header, slice_rows)}")
     context = {k: report.get(k) for k in ("dataset", "config", "split")}
     details = html.escape(json.dumps(jsonable(context), indent=2))
     return (
@@ -158,8 +236,8 @@ def _html(report: dict[str, Any]) -> str:
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
         "</style></head><body><h1>Offline evaluation</h1>"
-        f"<p>{html.escape(_summary_line(report))}</p>{svg_chart(report)}"
-        f"<table><tr>{head}</tr>{body}</table><h2>Details</h2><pre>{details}</pre></body></html>\n"
+        f"<p>{html.escape(_summary_line(report))}</p><p>{html.escape(tie_line(report))}</p>{svg_chart(report)}"
+        f"{table}{order_section}<h2>Details</h2><pre>{details}</pre></body></html>\n"
     )
 
 
@@ -169,7 +247,11 @@ def write_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "report.json", "md": out / "report.md", "html": out / "report.html"}
     paths["json"].write_text(json.dumps(jsonable(report), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    md = f"# Offline evaluation\n\n{_summary_line(report)}\n\n{markdown_table(report)}\n"
+    md = f"# Offline evaluation\n\n{_summary_line(report)}\n\n{tie_line(report)}\n\n{markdown_table(report)}\n"
+    order_md = order_slice_markdown(report)
+    if order_md:
+        order_line = _order_line(report)
+        md += f"\n{order_md}" + (f"\n{order_line}\n" if order_line else "")
     paths["md"].write_text(md, encoding="utf-8")
     paths["html"].write_text(_html(report), encoding="utf-8")
     return paths

@@ -2,8 +2,17 @@
 
 Per scorer: every parameter dict of its grid is fitted on train and ranked for the validation users
 (their train items excluded); the best by validation NDCG@10 is refitted on train + validation and
-ranked for the test users over the full catalogue, train + validation items excluded, ties broken by
-a seeded random catalogue order. A scorer that raises a ``RecsysError`` is reported as skipped.
+ranked for the test users over the full catalogue, train + validation items excluded. Score ties are
+broken by a seeded random permutation of the catalogue (``EvalData.tie_rank``, seed ``EvalConfig.seed``),
+never by product id or catalogue position; ``config["tie_break"]`` in the report says so. A scorer that
+raises a ``RecsysError`` is reported as skipped.
+
+Order-artifact slice. Under ``leave-one-out`` the test item is the user's last event in sequence order.
+If the source ordered same-time events by product id, "the next item sorts above the previous one" is
+learnable without any behaviour. Every method is therefore also reported on the users whose test
+item's product id sorts *below* (string order) the id of their last train/validation item
+(``slices["target_id_below_previous"]``), where that artifact cannot help, and on the complement with
+the id above (``slices["target_id_above_previous"]``).
 """
 
 from __future__ import annotations
@@ -20,6 +29,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recsys.data import schema as S
+from recsys.data.splits import (
+    SPLIT_SCHEMES,
+    Split,
+    SplitScheme,
+    previous_items,
+    split_events,
+    target_lists,
+    train_valid_events,
+)
 from recsys.errors import ConfigError, DataValidationError, Problem, RecsysError
 from recsys.evaluation import metrics as M
 from recsys.evaluation.data import EvalData, build_eval_data
@@ -27,17 +45,18 @@ from recsys.evaluation.ranking import DEFAULT_BATCH, rank_in_batches
 from recsys.evaluation.report import write_report
 from recsys.evaluation.sampled import sampled_metrics, sampled_target_ranks
 from recsys.evaluation.scorer import Scorer
-from recsys.data.splits import (
-    SPLIT_SCHEMES,
-    Split,
-    SplitScheme,
-    split_events,
-    target_lists,
-    train_valid_events,
-)
-from recsys.evaluation.summary import PRIMARY_K, summarize_ranking
+from recsys.evaluation.summary import PRIMARY_K, UserSlice, summarize_ranking
 
-__all__ = ["EvalConfig", "evaluate_methods", "write_report", "dataset_summary"]
+__all__ = [
+    "EvalConfig",
+    "evaluate_methods",
+    "write_report",
+    "dataset_summary",
+    "order_slices",
+    "tie_break_description",
+    "BELOW_PREVIOUS",
+    "ABOVE_PREVIOUS",
+]
 
 
 @dataclass(frozen=True)
@@ -75,7 +94,51 @@ class EvalConfig:
         d["cutoff"] = None if self.cutoff is None else str(self.cutoff)
         d["tuning"] = f"validation ndcg@{PRIMARY_K}"
         d["ranking"] = "full catalogue, history items excluded, ties by seeded random catalogue order"
+        d["tie_break"] = tie_break_description(self.seed)
         return d
+
+
+def tie_break_description(seed: int) -> dict[str, Any]:
+    """How equal scores are ordered in every ranking of the run (stored in the report's config)."""
+    return {
+        "method": "seeded random permutation of the catalogue",
+        "seed": int(seed),
+        "by_product_id_or_position": False,
+        "note": "equal scores rank in the order of numpy.random.default_rng(seed).permutation(n_items); "
+                "ItemKNN neighbours and sampled negatives use the same order; methods that return the "
+                "production recommender's top k (blend, blend_tuned, multisource, ltr) order ties inside "
+                "their own candidate selection before the harness ranks what they return",
+    }
+
+
+BELOW_PREVIOUS = "target_id_below_previous"
+ABOVE_PREVIOUS = "target_id_above_previous"
+
+
+def order_slices(split: Split, history: pd.DataFrame) -> dict[str, UserSlice]:
+    """The order-artifact slices for a leave-one-out split (empty for other schemes), over ``test_users``.
+
+    ``history`` is the train + validation events in sequence order (``train_valid_events``). A user with
+    one test target belongs to "below" when the target's product id sorts below their last history
+    item's id (string comparison), to "above" when it sorts above; equal ids and users with several
+    targets belong to neither.
+    """
+    if split.report.get("scheme") != "leave-one-out":
+        return {}
+    prev = previous_items(history, split.test_users)
+    targets = target_lists(split.test, split.test_users)
+    below = np.zeros(len(prev), dtype=bool)
+    above = np.zeros(len(prev), dtype=bool)
+    for i, (p, t) in enumerate(zip(prev, targets, strict=True)):
+        if p is None or len(t) != 1:
+            continue
+        below[i], above[i] = str(t[0]) < p, str(t[0]) > p
+    return {
+        BELOW_PREVIOUS: UserSlice(below, "users whose test item's product_id sorts below (string order) the "
+                                         "id of their last train/validation item: free of the id-order artifact"),
+        ABOVE_PREVIOUS: UserSlice(above, "users whose test item's product_id sorts above the id of their last "
+                                         "train/validation item"),
+    }
 
 
 def dataset_summary(products: pd.DataFrame, events: pd.DataFrame) -> dict[str, Any]:
@@ -137,6 +200,7 @@ def _tune(
 def _evaluate_one(
     scorer: Scorer, train: EvalData, full: EvalData, rows: dict[str, np.ndarray],
     targets: dict[str, list[np.ndarray]], cfg: EvalConfig, bar: Any,
+    user_slices: Mapping[str, UserSlice] | None = None,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     params, trials = _tune(scorer, train, rows["valid"], targets["valid"], cfg, bar)
@@ -161,7 +225,7 @@ def _evaluate_one(
     result = summarize_ranking(
         ranked, targets["test"], ks=cfg.ks, n_items=full.n_items,
         history_len=np.diff(full.matrix.indptr)[rows["test"]],
-        cold_items=M.cold_item_mask(full.matrix), n_boot=cfg.n_boot, seed=cfg.seed,
+        cold_items=M.cold_item_mask(full.matrix), n_boot=cfg.n_boot, seed=cfg.seed, user_slices=user_slices,
     )
     if cfg.sampled_negatives and sampled:
         owner = np.concatenate([o for o, _ in sampled])
@@ -197,7 +261,9 @@ def evaluate_methods(
             "use more data, another scheme or a lower min_train_events",
         )])
     train = build_eval_data(products, split.train, users=split.valid_users, seed=config.seed)
-    full = build_eval_data(products, train_valid_events(split), users=split.test_users, seed=config.seed)
+    history = train_valid_events(split)
+    full = build_eval_data(products, history, users=split.test_users, seed=config.seed)
+    user_slices = order_slices(split, history)
     rows = {"valid": train.user_rows(split.valid_users), "test": full.user_rows(split.test_users)}
     targets = {
         "valid": _positions(train, target_lists(split.valid, split.valid_users)),
@@ -208,7 +274,7 @@ def evaluate_methods(
     for name, scorer in bar:
         bar.set_description(name)
         try:
-            methods[name] = _evaluate_one(scorer, train, full, rows, targets, config, bar)
+            methods[name] = _evaluate_one(scorer, train, full, rows, targets, config, bar, user_slices)
         except RecsysError as exc:
             methods[name] = {"skipped": True, "reason": f"{type(exc).__name__}: {exc}"}
     bar.close()

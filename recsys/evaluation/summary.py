@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from recsys.evaluation import metrics as M
 
-__all__ = ["summarize_ranking", "PRIMARY_K"]
+__all__ = ["summarize_ranking", "UserSlice", "PRIMARY_K"]
 
 PRIMARY_K = 10
+
+
+@dataclass(frozen=True)
+class UserSlice:
+    """A subset of the evaluated users (``mask`` over them, in their order) reported beside the totals."""
+
+    mask: np.ndarray
+    definition: str
 
 
 def _mean(v: np.ndarray) -> float:
@@ -29,11 +38,13 @@ def summarize_ranking(
     cold_items: np.ndarray,
     n_boot: int,
     seed: int,
+    user_slices: Mapping[str, UserSlice] | None = None,
 ) -> dict[str, Any]:
     """Means over users of recall/NDCG@k, MRR, hit rate and coverage at the primary k, CIs and slices.
 
     ``history_len`` is each user's number of distinct history items; ``cold_items`` a boolean item mask
-    (targets among them form the cold-item slice).
+    (targets among them form the cold-item slice). Each of ``user_slices`` is reported under
+    ``slices[name]`` with its user count, recall/NDCG@k and bootstrap CIs at the primary k.
     """
     k0 = PRIMARY_K if PRIMARY_K in ks else min(ks)
     n_t = M.target_counts(targets)
@@ -55,7 +66,22 @@ def summarize_ranking(
         "cold_items": _cold_slice(ranked, targets, cold_items, ks),
         "history_length": _history_slice(history_len, per_user, k0),
     }
+    for name, user_slice in (user_slices or {}).items():
+        out["slices"][name] = _user_slice(user_slice, per_user, ks, k0, n_boot, seed)
     return out
+
+
+def _user_slice(
+    user_slice: UserSlice, per_user: dict[str, np.ndarray], ks: Sequence[int], k0: int, n_boot: int, seed: int
+) -> dict[str, Any]:
+    mask = np.asarray(user_slice.mask, dtype=bool)
+    res: dict[str, Any] = {"definition": user_slice.definition, "users": int(mask.sum())}
+    for k in ks:
+        for metric in (f"recall@{k}", f"ndcg@{k}"):
+            res[metric] = _mean(per_user[metric][mask])
+    for metric in (f"recall@{k0}", f"ndcg@{k0}"):
+        res[f"{metric}_ci95"] = list(M.bootstrap_ci(per_user[metric][mask], n_boot=n_boot, seed=seed))
+    return res
 
 
 def _cold_slice(
