@@ -9,7 +9,6 @@ Typical use::
 
 from __future__ import annotations
 
-from recsys.ranking.base import Filters
 from recsys.config import BlendConfig, BlendWeights, ProfileConfig, load_config
 from recsys.data.dataset import Dataset, load_dataset, make_dataset
 from recsys.encoders import Encoder, HashingEncoder, make_encoder
@@ -25,6 +24,7 @@ from recsys.errors import (
     UnknownItemError,
     UnknownUserError,
 )
+from recsys.ranking.base import Filters
 from recsys.recommender import Recommendation, RecommendationList, Recommender
 
 __version__ = "0.1.0"

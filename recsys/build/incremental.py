@@ -30,8 +30,8 @@ from recsys.artifacts import FILES
 from recsys.encoders import Encoder, TextKind
 from recsys.index import FaissIndex, IndexSpec, Manifest
 from recsys.index.store import current_version
-from recsys.text.builders import text_hashes
 from recsys.index.vectors import VectorTable
+from recsys.text.builders import text_hashes
 
 __all__ = [
     "IndexStrategy", "Previous", "ReusePlan", "choose_strategy", "plan_reuse", "load_previous",

@@ -30,7 +30,14 @@ from recsys.features.compute import FeatureParams, FeatureSet, compute_features,
 from recsys.features.profiles import ProfileParams
 from recsys.features.signals import SignalParams
 from recsys.index import (
-    Manifest, TunedIndex, TuneOptions, VectorIndex, choose_index, measure_recall, point_current, tune_index,
+    Manifest,
+    TunedIndex,
+    TuneOptions,
+    VectorIndex,
+    choose_index,
+    measure_recall,
+    point_current,
+    tune_index,
 )
 from recsys.index.autotune import tuning_fields
 from recsys.index.manifest import DataInfo, EncoderInfo, IndexInfo, Lineage, RankerInfo, file_sha256

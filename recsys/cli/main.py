@@ -24,14 +24,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 import typer
 
-from recsys.ranking.base import Filters
 from recsys.cli.render import err, print_json, print_results
 from recsys.config import BlendConfig, load_config
 from recsys.errors import RecsysError
+from recsys.ranking.base import Filters
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="recsys: embedding-based recommendations for e-commerce.")
@@ -39,11 +39,11 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
 IndexOpt = Annotated[Path, typer.Option("--index", help="Index folder (root with `current`, or one version).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
 KOpt = Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="How many results.")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Blend config (.json/.toml) to use.")]
-CategoryOpt = Annotated[Optional[str], typer.Option("--category", help="Only products whose category contains this.")]
-MinPriceOpt = Annotated[Optional[float], typer.Option("--min-price", min=0)]
-MaxPriceOpt = Annotated[Optional[float], typer.Option("--max-price", min=0)]
-DiversityOpt = Annotated[Optional[float], typer.Option("--diversity", min=0.0, max=1.0,
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Blend config (.json/.toml) to use.")]
+CategoryOpt = Annotated[str | None, typer.Option("--category", help="Only products whose category contains this.")]
+MinPriceOpt = Annotated[float | None, typer.Option("--min-price", min=0)]
+MaxPriceOpt = Annotated[float | None, typer.Option("--max-price", min=0)]
+DiversityOpt = Annotated[float | None, typer.Option("--diversity", min=0.0, max=1.0,
                                                        help="MMR diversity 0..1 (0 = pure relevance).")]
 
 
@@ -73,16 +73,17 @@ def _emit(answer, as_json: bool, heading: str) -> None:
 def build(
     data: Annotated[Path, typer.Option("--data", help="Dataset folder in the canonical schema.")],
     index: IndexOpt,
-    encoder: Annotated[str, typer.Option("--encoder", help="Encoder name (see `recsys encoders`).")] = "all-MiniLM-L6-v2",
+    encoder: Annotated[str, typer.Option("--encoder", help="Encoder name (see `recsys encoders`).")
+                       ] = "all-MiniLM-L6-v2",
     config: ConfigOpt = None,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Ignore events after this UTC time.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Ignore events after this UTC time.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
     encoder_engine: Annotated[Literal["torch", "onnx-int8", "auto"], typer.Option(
         "--encoder-engine", help="Run the encoder with torch (CUDA fp16 when present) or ONNX int8 on CPU; "
         "auto = ONNX when `recsys encoders prepare` has built it, else torch.")] = "torch",
     engine: Annotated[Literal["local", "dask"], typer.Option(
         "--engine", help="Encode in this process (local) or on a Dask cluster (dask).")] = "local",
-    dask_address: Annotated[Optional[str], typer.Option(
+    dask_address: Annotated[str | None, typer.Option(
         "--dask-address", help="Dask scheduler address; default: a LocalCluster (2 workers × 1 thread).")] = None,
     full: Annotated[bool, typer.Option(
         "--full", help="Re-encode everything instead of reusing the current version's unchanged vectors.")] = False,
@@ -134,10 +135,13 @@ def recommend(
     category: CategoryOpt = None,
     min_price: MinPriceOpt = None,
     max_price: MaxPriceOpt = None,
-    include_seen: Annotated[bool, typer.Option("--include-seen", help="Do not exclude items the user interacted with.")] = False,
+    include_seen: Annotated[bool, typer.Option("--include-seen",
+                                               help="Do not exclude items the user interacted with.")] = False,
     diversity: DiversityOpt = None,
-    text: Annotated[Optional[list[str]], typer.Option("--text", help="Cold-start text for unknown or empty users.")] = None,
-    fallback: Annotated[bool, typer.Option("--fallback", help="Unknown user: answer with text/popular instead of an error.")] = False,
+    text: Annotated[list[str] | None, typer.Option("--text",
+                                                   help="Cold-start text for unknown or empty users.")] = None,
+    fallback: Annotated[bool, typer.Option(
+        "--fallback", help="Unknown user: answer with text/popular instead of an error.")] = False,
 ) -> None:
     """Top-k products for a user, with score parts and reasons."""
     rec = _recommender(index, config, diversity)
@@ -180,7 +184,8 @@ def query(
 
 
 @app.command()
-def inspect(index: IndexOpt, as_json: JsonOpt = False, verify: Annotated[bool, typer.Option("--verify")] = False) -> None:
+def inspect(index: IndexOpt, as_json: JsonOpt = False,
+            verify: Annotated[bool, typer.Option("--verify")] = False) -> None:
     """Show the manifest of the current index version and its file sizes."""
     from recsys.index import Manifest, list_versions, resolve_version
 

@@ -4,7 +4,13 @@ resolves the config of one request (`catalog`), shared by the CLI and the HTTP A
 from __future__ import annotations
 
 from recsys.config.blend import (
-    FEATURES, BlendConfig, BlendWeights, ProfileConfig, load_config, parse_config, read_config_file,
+    FEATURES,
+    BlendConfig,
+    BlendWeights,
+    ProfileConfig,
+    load_config,
+    parse_config,
+    read_config_file,
 )
 from recsys.config.catalog import BlendCatalog, Experiment, Resolved, assign_arm, diversity_lambda
 

@@ -152,7 +152,7 @@ def validate_products(df: pd.DataFrame, file: str = schema.PRODUCTS_FILE) -> lis
     """Every way ``df`` breaks the products schema; [] when it is fine."""
     problems = _missing_columns(df, schema.PRODUCT_REQUIRED, file)
     if len(df) == 0:
-        problems.append(Problem(file, "", f"expected at least one product; found 0 rows. "
+        problems.append(Problem(file, "", "expected at least one product; found 0 rows. "
                                           "Export the catalogue before building."))
         return problems
     if schema.PRODUCT_ID in df.columns:

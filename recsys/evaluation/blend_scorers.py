@@ -120,9 +120,8 @@ class IndexedBlendScorer:
     def fit(self, data: EvalData, params: dict[str, Any]) -> None:
         from recsys.artifacts import load_artifacts
         from recsys.build.pipeline import BuildOptions, build_index
-        from recsys.recommender import Recommender
-
         from recsys.index import set_search_threads
+        from recsys.recommender import Recommender
 
         set_search_threads(1)  # one query at a time: OpenMP fan-out only adds overhead (NOTES §4)
         cfg = config_from_params(self.config, params)

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import fcluster, linkage
 
-from recsys.data import schema as S
 from recsys.artifacts import POSITION, WEIGHT, Artifacts
+from recsys.data import schema as S
 from recsys.explain.wording import verb
 from recsys.text.lang import HAN_CLASS, dominant_language
 from recsys.text.sentiment import score_events

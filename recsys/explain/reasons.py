@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from recsys.data import schema as S
 from recsys.artifacts import POSITION, WEIGHT, Artifacts
+from recsys.data import schema as S
 from recsys.explain.wording import verb
 
 if TYPE_CHECKING:

@@ -4,8 +4,9 @@
 The index stores popularity as log1p(L) / log1p(L_max) of a decayed distinct-user weight L. We invert
 it with L_max estimated as the largest distinct-user count (`interactions`), add the live weight of
 events ingested since the build (fresh events are undecayed), and rescale by the new maximum (the
-whole array is rescaled only when the maximum grows; otherwise only the touched items change). Trending takes the larger of the built value and live / (live + prior): a burst of
-fresh activity lifts an item, one event on a cold item does not top the chart.
+whole array is rescaled only when the maximum grows; otherwise only the touched items change).
+Trending takes the larger of the built value and live / (live + prior): a burst of fresh activity lifts
+an item, one event on a cold item does not top the chart.
 
 `LiveSignals` owns copies of the stored arrays; the ranking pipeline reads them through `snapshot`, so
 the learned ranker and the blend both rank with live popularity, and the loaded version stays unchanged.

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys.data import schema as S
 from recsys.artifacts import POSITION, WEIGHT, Artifacts
 from recsys.config import BlendConfig
+from recsys.data import schema as S
 from recsys.encoders import Encoder
 from recsys.features.profiles import ProfileParams, build_profiles, event_weights
 from recsys.text.builders import text_hash

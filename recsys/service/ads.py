@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pandas as pd
+
 from recsys.ads import load_campaigns
 from recsys.ads.auction import AdParams
 from recsys.ads.matcher import AdMatcher
 from recsys.artifacts import Artifacts
 from recsys.encoders import Encoder
-import pandas as pd
-
 from recsys.errors import ConfigError, Problem
 from recsys.store import CAMPAIGN_ID, EventStore
 

@@ -14,12 +14,12 @@ from fastapi import Response
 from recsys.ads.answer import ads_beside
 from recsys.ads.matcher import AdMatch
 from recsys.artifacts import POSITION
+from recsys.config.catalog import Resolved
 from recsys.errors import UnknownUserError
 from recsys.explain.portraits import portrait
 from recsys.online.profiles import UserState, online_user
 from recsys.ranking.base import Filters
 from recsys.recommender import RecommendationList
-from recsys.config.catalog import Resolved
 from recsys.service.schemas import ProfileOut, RecommendationsOut
 from recsys.service.tenants import Served
 from recsys.store import EventStore

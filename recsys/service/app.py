@@ -14,10 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from recsys import __version__
+from recsys.config.catalog import BlendCatalog
 from recsys.errors import ConfigError, RecsysError
 from recsys.index import set_search_threads
 from recsys.service.ads import AdsSource
-from recsys.config.catalog import BlendCatalog
 from recsys.service.errors import http_error_handler, recsys_error_handler, request_validation_handler
 from recsys.service.keys import KeyRing
 from recsys.service.metrics import Metrics, MetricsMiddleware

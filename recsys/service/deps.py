@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from recsys.errors import ConfigError
 from recsys.config.catalog import BlendCatalog
+from recsys.errors import ConfigError
 from recsys.service.errors import AuthenticationError, NotReadyError, PermissionDeniedError
 from recsys.service.keys import KeyRing, Principal
 from recsys.service.settings import Settings

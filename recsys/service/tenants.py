@@ -25,14 +25,14 @@ from recsys.artifacts import Artifacts, load_artifacts
 from recsys.config import BlendConfig
 from recsys.encoders import Encoder, make_encoder, query_engine
 from recsys.errors import ArtifactError, ConfigError, RecsysError
+from recsys.explain.portraits import CatalogueTerms, catalogue_terms
+from recsys.features.live import LiveSignals
 from recsys.index import resolve_version
 from recsys.index.manifest import MANIFEST_FILE
 from recsys.index.store import CURRENT
-from recsys.explain.portraits import CatalogueTerms, catalogue_terms
-from recsys.recommender import Recommender
-from recsys.features.live import LiveSignals
-from recsys.service.ads import AdsSource
 from recsys.online.profiles import TextVectors
+from recsys.recommender import Recommender
+from recsys.service.ads import AdsSource
 from recsys.store import EventStore
 
 __all__ = ["Served", "Tenant", "ReloadRefusedError", "discover_tenants", "load_served", "DEFAULT_TENANT"]

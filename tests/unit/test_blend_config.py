@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from recsys.ranking.blend import Filters, blend_scores, filter_mask, mmr_select, top_k_order
 from recsys.config import BlendConfig, BlendWeights, load_config
 from recsys.errors import ConfigError
+from recsys.ranking.blend import Filters, blend_scores, filter_mask, mmr_select, top_k_order
 
 
 def test_blend_scores_weighted_sum():

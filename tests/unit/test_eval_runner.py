@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.data import schema as S
 import recsys.evaluation as evaluation
+from recsys.data import schema as S
 from recsys.errors import ConfigError, DataValidationError
 from recsys.evaluation import (
     EASEScorer,

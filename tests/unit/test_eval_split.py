@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 
 from recsys.data import schema as S
-from recsys.errors import ConfigError, DataValidationError
 from recsys.data.splits import (
     drop_variant_copies,
     split_events,
     target_lists,
     train_valid_events,
 )
+from recsys.errors import ConfigError, DataValidationError
 
 D0 = pd.Timestamp("2024-03-01", tz="UTC")
 
@@ -33,7 +33,7 @@ def ev(user, item, day, hour=0, text="", kind="purchase"):
 
 
 def targets(frame, users):
-    return {u: sorted(t.tolist()) for u, t in zip(users, target_lists(frame, np.asarray(users, dtype=object)))}
+    return {u: sorted(t.tolist()) for u, t in zip(users, target_lists(frame, np.asarray(users, dtype=object)), strict=True)}
 
 
 @pytest.fixture

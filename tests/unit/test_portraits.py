@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from recsys.artifacts import POSITION
 from recsys.cli.profile_cli import profile
-from recsys.explain.reasons import because_texts
 from recsys.explain.portraits import (
     CatalogueTerms,
     PortraitParams,
@@ -25,6 +24,7 @@ from recsys.explain.portraits import (
     item_label_texts,
     portrait,
 )
+from recsys.explain.reasons import because_texts
 
 # Two orthogonal directions with small perturbations: items 0–2 are "coffee", 3–4 "running".
 VECS = np.array([[1, 0.1, 0], [1, 0, 0.1], [1, 0.05, 0.05], [0, 1, 0.1], [0.1, 1, 0]], np.float32)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from recsys.config import BlendConfig
-from recsys.errors import ConfigError
 from recsys.config.catalog import BlendCatalog, assign_arm
+from recsys.errors import ConfigError
 from recsys.service.keys import KeyRing, create_key, hash_key
 
 

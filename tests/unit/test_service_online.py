@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.data import schema as S
 from recsys.artifacts import POSITION, WEIGHT
+from recsys.data import schema as S
 from recsys.data.dataset import empty_events, normalize_events
 from recsys.encoders import make_encoder
+from recsys.explain.portraits import portrait
 from recsys.features.live import built_weights, effective_popularity
 from recsys.online.profiles import TextVectors, merge_history, online_user
-from recsys.explain.portraits import portrait
 from recsys.service.tenants import load_served
 
 

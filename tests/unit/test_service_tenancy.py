@@ -86,15 +86,15 @@ def test_a_single_index_with_several_tenants_is_refused(tiny_index: Path, tmp_pa
     keys = tmp_path / "keys.json"
     create_key(keys, "a")
     create_key(keys, "b")
-    with pytest.raises(ConfigError, match="single index"):
-        with TestClient(create_app(Settings(index=tiny_index, keys=keys, events_db=tmp_path / "e.db"))):
-            pass
+    with pytest.raises(ConfigError, match="single index"), \
+            TestClient(create_app(Settings(index=tiny_index, keys=keys, events_db=tmp_path / "e.db"))):
+        pass
 
 
 def test_open_mode_refuses_a_public_address(tiny_index: Path, tmp_path: Path):
-    with pytest.raises(ConfigError, match="loopback"):
-        with TestClient(create_app(Settings(index=tiny_index, host="0.0.0.0", events_db=tmp_path / "e.db"))):
-            pass
+    with pytest.raises(ConfigError, match="loopback"), \
+            TestClient(create_app(Settings(index=tiny_index, host="0.0.0.0", events_db=tmp_path / "e.db"))):
+        pass
 
 
 @pytest.fixture()
