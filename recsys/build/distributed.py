@@ -9,8 +9,9 @@ Partitions are content-addressed (encoder weights, text kind, batch size, texts)
 half-way resumes where it stopped: partitions whose vector file exists are skipped. Vector files are
 written to a temp name and renamed, so a killed worker never leaves a half-written one behind.
 
-On one 2-core machine this is slower than in-process encoding (torch already uses both cores; see
-NOTES §5). It exists for clusters of many machines: pass `address` to connect to one.
+On one 2-core machine this is slower than in-process encoding (torch already uses both cores: 56 vs 82
+texts/s measured with two single-thread workers). It exists for clusters of many machines: pass
+`address` to connect to one.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from recsys.ads import load_campaigns
+from recsys.campaigns import load_campaigns
 from recsys.ads.auction import AdParams
 from recsys.ads.matcher import AdMatcher
 from recsys.artifacts import Artifacts

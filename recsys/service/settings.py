@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     max_events_per_batch: int = Field(5_000, ge=1)
     #: Most recent stored events merged into a user's profile per request.
     max_user_events: int = Field(1_000, ge=1)
-    #: FAISS OpenMP threads per search: 1 for single online queries (NOTES §4).
+    #: FAISS OpenMP threads per search: 1 for single online queries (a single query is memory-bound; a
+    #: second thread only adds OpenMP start-up and contention with the other requests).
     search_threads: int = Field(1, ge=1)
     #: Threadpool size for the plain-`def` (CPU-bound) endpoints; more threads only contend for the GIL.
     worker_threads: int = Field(8, ge=1, le=256)
