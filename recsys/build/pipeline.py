@@ -94,7 +94,7 @@ class BuildPlan:
 class IndexStage:
     index: VectorIndex
     factory: str
-    search_params: dict[str, object]
+    search_params: dict[str, int]
     recall: float
     n_queries: int
     seconds: float
@@ -170,7 +170,8 @@ class RankerStage:
 
 
 def ranker_stage(plan: BuildPlan, enc: EncodedData, options: BuildOptions, log: Log) -> RankerStage:
-    config, kind = options.config, options.ranker
+    config = options.config
+    kind: str = options.ranker  # str, not the option's Literal: "auto" becomes the kind select_ranker chose
     info = RankerInfo(kind=kind, chosen_by="requested")
     if kind == "auto":
         text_vecs, has_text = text_rows(plan.ds.events, enc.text_vectors, enc.event_text_row)
@@ -190,7 +191,10 @@ def write_version(index_dir: Path, plan: BuildPlan, enc: EncodedData, feats: Fea
                   name: str | None, started: float) -> tuple[str, Manifest]:
     ds, prof = plan.ds, feats.profiles
     version = new_version_name()
-    parent = current_version(index_dir) or (list_versions(index_dir) or [None])[-1]
+    parent = current_version(index_dir)
+    if not parent:
+        versions = list_versions(index_dir)
+        parent = versions[-1] if versions else None
     history = ds.events.assign(**{POSITION: feats.events.item_pos, WEIGHT: feats.weights})
     ids = ds.products[S.PRODUCT_ID].to_numpy(dtype=object)
     with staging(index_dir, version) as tmp:

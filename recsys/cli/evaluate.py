@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from recsys.cli.render import err
+
+if TYPE_CHECKING:
+    from recsys.data.splits import SplitScheme
 
 SplitOpt = Annotated[str, typer.Option(
     "--split", help="auto | last-day | global-time | leave-one-out. auto = leave-one-out when the timestamps "
@@ -100,7 +103,9 @@ def evaluate(
 
     ds = load_dataset(data, same_time_order=same_time_order, seed=seed)  # type: ignore[arg-type]
     split = resolve_split(split, ds.events)
-    cfg = EvalConfig(ks=_parse_ks(k), scheme=split, cutoff=pd.Timestamp(cutoff, tz="UTC") if cutoff else None,
+    # EvalConfig checks the scheme name (a ConfigError naming the valid ones), so the cast only states its type
+    cfg = EvalConfig(ks=_parse_ks(k), scheme=cast("SplitScheme", split),
+                     cutoff=pd.Timestamp(cutoff, tz="UTC") if cutoff else None,
                      collapse_variant_copies=collapse_variant_copies, sampled_negatives=sampled, seed=seed,
                      n_boot=n_boot)
     enc = CachedEncoder(make_encoder(encoder))

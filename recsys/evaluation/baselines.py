@@ -47,6 +47,7 @@ class PopularityScorer:
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         require_fitted(self._pop, self.name)
+        assert self._pop is not None  # for mypy: require_fitted raised otherwise
         return np.broadcast_to(self._pop, (len(user_rows), len(self._pop))).copy()
 
 
@@ -108,6 +109,7 @@ class ItemKNNScorer:
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         require_fitted(self._sim, self.name)
+        assert self._sim is not None and self._x is not None  # fit set both (else require_fitted raised)
         return np.asarray((self._x[user_rows] @ self._sim).toarray(), dtype=np.float32)
 
 
@@ -160,6 +162,7 @@ class EASEScorer:
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         require_fitted(self._b, self.name)
+        assert self._b is not None and self._x is not None  # fit set both (else require_fitted raised)
         out = np.zeros((len(user_rows), self._n_items), dtype=np.float32)
         out[:, self._active] = self._x[user_rows] @ self._b
         return out

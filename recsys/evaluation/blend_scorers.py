@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from recsys.features.compute import FeatureParams, compute_features
 from recsys.features.profiles import ProfileParams
 from recsys.features.signals import SignalParams
 from recsys.ranking.blend import blend_features, blend_scores
+
+if TYPE_CHECKING:
+    from recsys.recommender import Recommender
 
 __all__ = ["BlendScorer", "IndexedBlendScorer", "config_from_params", "params_from_config"]
 
@@ -93,6 +96,7 @@ class BlendScorer:
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         require_fitted(self._state, self.name)
         st = self._state
+        assert st is not None  # for mypy: require_fitted raised otherwise
         values = blend_features(st["items"], st["users"][user_rows], st["hist"][user_rows])
         total, _ = blend_scores(values, st["config"].weights)
         return total
@@ -110,7 +114,7 @@ class IndexedBlendScorer:
         self.config = config
         self.k = k
         self._grid = grid or [{}]
-        self._rec = None
+        self._rec: Recommender | None = None
         self._data: EvalData | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="recsys-eval-")
 
@@ -137,6 +141,7 @@ class IndexedBlendScorer:
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         require_fitted(self._rec, self.name)
         data = self._data
+        assert self._rec is not None and data is not None  # fit set both (else require_fitted raised)
         out = np.full((len(user_rows), data.n_items), -np.inf, np.float32)
         pos_of = self._rec.art.product_position
         for i, row in enumerate(user_rows.tolist()):

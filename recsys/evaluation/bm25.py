@@ -130,5 +130,5 @@ class BM25Scorer:
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         require_fitted(self._queries, self.name)
-        assert self._index_for is not None
+        assert self._queries is not None and self._index_for is not None  # fit set both (else require_fitted raised)
         return np.asarray((self._queries[user_rows] @ self._index_for[1]).toarray(), dtype=np.float32)

@@ -91,7 +91,7 @@ def reciprocal_rank(hits: np.ndarray, n_targets: np.ndarray | None = None) -> np
 def hit_rate_at_k(hits: np.ndarray, k: int) -> np.ndarray:
     """1.0 when at least one target is in the top k, else 0.0."""
     _check_k(hits, k)
-    return hits[:, :k].any(axis=1).astype(np.float64)
+    return np.asarray(hits[:, :k].any(axis=1), dtype=np.float64)
 
 
 def catalogue_coverage(ranked: np.ndarray, k: int, n_items: int) -> float:

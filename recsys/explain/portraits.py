@@ -145,7 +145,7 @@ def interest_clusters(
     history_text: Sequence[str],
     item_vectors: np.ndarray,
     terms: CatalogueTerms,
-    titles: Sequence[str],
+    titles: Sequence[str] | np.ndarray,
     params: PortraitParams = PortraitParams(),
 ) -> tuple[list[InterestCluster], str]:
     """Interest clusters of one history (rows: catalogue position or −1, signed weight, own text) and the
@@ -217,10 +217,11 @@ def portrait(user_id: str, history: pd.DataFrame, vector: np.ndarray | None, art
     cos = (art.item_vectors[idx] @ vector) if vector is not None and len(agg) else np.zeros(len(agg))
     agg = agg.assign(c=agg["w"].to_numpy() * cos).sort_values("w", key=np.abs, ascending=False)
     past = [
-        {**_item(art, p), "category": str(cats[p]), "events": [verb(t, lang) for t in row.t],
-         "weight": round(float(row.w), 4), "sentiment": None if np.isnan(row.s) else round(float(row.s), 4),
-         "contribution": round(float(row.c), 4)}
-        for p, row in zip(agg.index.tolist(), agg.itertuples(), strict=True)
+        {**_item(art, p), "category": str(cats[p]), "events": [verb(t, lang) for t in ts],
+         "weight": round(float(wt), 4), "sentiment": None if np.isnan(s) else round(float(s), 4),
+         "contribution": round(float(c), 4)}
+        for p, ts, wt, s, c in zip(agg.index.tolist(), agg["t"].tolist(), agg["w"].tolist(), agg["s"].tolist(),
+                                   agg["c"].tolist(), strict=True)
     ][:top]
 
     positive = on_item & (w > 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -49,7 +50,8 @@ class IdMap:
         """The row of one id, or None when the map does not hold it."""
         if key is None or key not in self._index:
             return None
-        return int(self._index.get_loc(key))
+        # ids are unique (checked in __post_init__), so get_loc gives one position, never a slice or mask
+        return int(cast(int, self._index.get_loc(key)))
 
     def rows(self, keys: Iterable[object] | pd.Series | np.ndarray) -> np.ndarray:
         """Rows of many ids as int64; −1 for ids the map does not hold and for missing ids (None/NaN)."""

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from recsys.campaigns import load_campaigns
 from recsys.ads.auction import AdParams
 from recsys.ads.matcher import AdMatcher
 from recsys.artifacts import Artifacts
+from recsys.campaigns import load_campaigns
 from recsys.encoders import Encoder
 from recsys.errors import ConfigError, Problem
 from recsys.store import CAMPAIGN_ID, EventStore

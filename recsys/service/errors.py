@@ -12,6 +12,7 @@ and the handlers that answer every error in one JSON shape, `ErrorOut` (`{error,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from fastapi import Request
@@ -51,7 +52,7 @@ _HINTS: dict[type[RecsysError], str] = {
 }
 
 
-def _answer(body: ErrorOut, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+def _answer(body: ErrorOut, status: int, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers)
 
 

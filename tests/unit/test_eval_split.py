@@ -33,7 +33,8 @@ def ev(user, item, day, hour=0, text="", kind="purchase"):
 
 
 def targets(frame, users):
-    return {u: sorted(t.tolist()) for u, t in zip(users, target_lists(frame, np.asarray(users, dtype=object)), strict=True)}
+    lists = target_lists(frame, np.asarray(users, dtype=object))
+    return {u: sorted(t.tolist()) for u, t in zip(users, lists, strict=True)}
 
 
 @pytest.fixture
