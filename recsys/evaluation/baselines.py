@@ -46,9 +46,8 @@ class PopularityScorer:
         self._pop = np.asarray(data.matrix.sum(axis=0), dtype=np.float32).ravel()
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
-        require_fitted(self._pop, self.name)
-        assert self._pop is not None  # for mypy: require_fitted raised otherwise
-        return np.broadcast_to(self._pop, (len(user_rows), len(self._pop))).copy()
+        pop = require_fitted(self._pop, self.name)
+        return np.broadcast_to(pop, (len(user_rows), len(pop))).copy()
 
 
 def keep_top_per_row(m: sp.csr_matrix, k: int | None, tie_rank: np.ndarray | None = None) -> sp.csr_matrix:
@@ -108,9 +107,8 @@ class ItemKNNScorer:
         self._sim = keep_top_per_row(self._sim_for[1], k, data.tie_rank)
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
-        require_fitted(self._sim, self.name)
-        assert self._sim is not None and self._x is not None  # fit set both (else require_fitted raised)
-        return np.asarray((self._x[user_rows] @ self._sim).toarray(), dtype=np.float32)
+        sim, x = require_fitted(self._sim, self.name), require_fitted(self._x, self.name)
+        return np.asarray((x[user_rows] @ sim).toarray(), dtype=np.float32)
 
 
 class EASEScorer:
@@ -161,10 +159,9 @@ class EASEScorer:
         self._x = sp.csr_matrix(data.matrix)[:, active]
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
-        require_fitted(self._b, self.name)
-        assert self._b is not None and self._x is not None  # fit set both (else require_fitted raised)
+        b, x = require_fitted(self._b, self.name), require_fitted(self._x, self.name)
         out = np.zeros((len(user_rows), self._n_items), dtype=np.float32)
-        out[:, self._active] = self._x[user_rows] @ self._b
+        out[:, self._active] = x[user_rows] @ b
         return out
 
 

@@ -94,9 +94,7 @@ class BlendScorer:
         return self.encoder.encode(product_texts(data.products), kind="passage")
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
-        require_fitted(self._state, self.name)
-        st = self._state
-        assert st is not None  # for mypy: require_fitted raised otherwise
+        st = require_fitted(self._state, self.name)
         values = blend_features(st["items"], st["users"][user_rows], st["hist"][user_rows])
         total, _ = blend_scores(values, st["config"].weights)
         return total
@@ -139,14 +137,12 @@ class IndexedBlendScorer:
         self._data = data
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
-        require_fitted(self._rec, self.name)
-        data = self._data
-        assert self._rec is not None and data is not None  # fit set both (else require_fitted raised)
+        rec, data = require_fitted(self._rec, self.name), require_fitted(self._data, self.name)
         out = np.full((len(user_rows), data.n_items), -np.inf, np.float32)
-        pos_of = self._rec.art.product_position
+        pos_of = rec.art.product_position
         for i, row in enumerate(user_rows.tolist()):
             user = data.user_ids[row]
-            answer = self._rec.for_user(user, self.k, on_unknown="fallback")
+            answer = rec.for_user(user, self.k, on_unknown="fallback")
             for rank, r in enumerate(answer.results):
                 out[i, pos_of(r.product_id)] = self.k - rank
         return out

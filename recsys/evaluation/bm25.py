@@ -129,6 +129,5 @@ class BM25Scorer:
         self._queries = query_term_matrix(queries, vocab, term_doc.shape[0])
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
-        require_fitted(self._queries, self.name)
-        assert self._queries is not None and self._index_for is not None  # fit set both (else require_fitted raised)
-        return np.asarray((self._queries[user_rows] @ self._index_for[1]).toarray(), dtype=np.float32)
+        queries, index_for = require_fitted(self._queries, self.name), require_fitted(self._index_for, self.name)
+        return np.asarray((queries[user_rows] @ index_for[1]).toarray(), dtype=np.float32)

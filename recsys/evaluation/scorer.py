@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from recsys.errors import RecsysError
 from recsys.evaluation.data import EvalData
+
+T = TypeVar("T")
 
 __all__ = ["Scorer", "require_fitted"]
 
@@ -31,7 +33,8 @@ class Scorer(Protocol):
     def score(self, user_rows: np.ndarray) -> np.ndarray: ...
 
 
-def require_fitted(value: object, name: str) -> None:
-    """Raise a clear error when a scorer is used before ``fit``."""
+def require_fitted(value: T | None, name: str) -> T:
+    """`value` once fitted; a clear error when a scorer is used before ``fit``."""
     if value is None:
         raise RecsysError(f"{name}.score was called before fit; call fit(data, params) first")
+    return value

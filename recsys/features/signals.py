@@ -48,16 +48,9 @@ class ItemSignals:
     rating: np.ndarray
     rating_count: np.ndarray
     interactions: np.ndarray  # raw distinct-user count, for "cold item" logic and display
-    #: Relative review sentiment in [-1, 1] and the number of reviews behind it; zeros when not given.
-    sentiment: np.ndarray | None = None
-    sentiment_count: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        n = len(self.popularity)
-        if self.sentiment is None:
-            object.__setattr__(self, "sentiment", np.zeros(n, np.float32))
-        if self.sentiment_count is None:
-            object.__setattr__(self, "sentiment_count", np.zeros(n, np.int32))
+    #: Relative review sentiment in [-1, 1] and the number of reviews behind it.
+    sentiment: np.ndarray
+    sentiment_count: np.ndarray
 
     def frame(self, product_ids: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame({S.PRODUCT_ID: product_ids, **{f.name: getattr(self, f.name) for f in fields(self)}})

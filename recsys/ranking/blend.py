@@ -8,7 +8,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.config import FEATURES, BlendWeights
-from recsys.errors import RecsysError
 from recsys.features.items import ItemFeatures
 from recsys.ranking.base import Filters
 
@@ -31,9 +30,6 @@ def blend_features(items: ItemFeatures, queries: np.ndarray | None, history: sp.
     b = history.shape[0]
     cols = np.arange(items.n_items) if cand is None else np.asarray(cand, np.int64)
     sig = items.signals
-    sentiment = sig.sentiment
-    if sentiment is None:  # never: ItemSignals.__post_init__ fills it with zeros when not given
-        raise RecsysError("ItemSignals.sentiment is None; ItemSignals.__post_init__ should have filled it")
 
     def static(v: np.ndarray) -> np.ndarray:
         return np.broadcast_to(np.asarray(v, np.float32)[cols], (b, len(cols)))
@@ -50,7 +46,7 @@ def blend_features(items: ItemFeatures, queries: np.ndarray | None, history: sp.
         "trending": static(sig.trending),
         "rating": static(np.where(sig.rating_count > 0, sig.rating, 0.0)),
         "cooc": cooc,
-        "sentiment": static(sentiment),
+        "sentiment": static(sig.sentiment),
         "ease": ease,
     }
 
