@@ -12,10 +12,10 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from recsys.data.splits import split_events, train_valid_events
 from recsys.encoders import CachedEncoder, make_encoder
 from recsys.evaluation.data import build_eval_data
 from recsys.evaluation.ltr_scorers import LTRScorer
-from recsys.data.splits import split_events, train_valid_events
 from recsys.ranking.ltr.model import LGBParams
 from recsys.ranking.ltr.train import TrainParams
 from tests.unit.ltr_data import item_id, sequence_frames

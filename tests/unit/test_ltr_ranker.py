@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.ranking.base import Filters
 from recsys.build.pipeline import BuildOptions, build_index
 from recsys.data.dataset import make_dataset
 from recsys.encoders import make_encoder
+from recsys.ranking.base import Filters
+from recsys.ranking.blend_ranker import BlendRanker
 from recsys.ranking.ltr.candidates import SOURCES
 from recsys.ranking.ltr.ranker import LearnedRanker
-from recsys.ranking.blend_ranker import BlendRanker
 from recsys.recommender import Recommender
 from tests.unit.ltr_data import sequence_frames
 

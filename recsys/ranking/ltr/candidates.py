@@ -5,9 +5,15 @@ Sources (each an ordered top list per user, history and excluded items removed):
 - ``recent``: neighbours of each of the most recent items' vectors, interleaved by rank;
 - ``knn``: order-aware ItemKNN over co-occurrence: Σ decay^i × sim(i-th most recent item, ·);
 - ``next``: directed transitions from the recent items: Σ decay^i × T(i-th most recent item → ·);
+- ``ease``: the EASE scores of the binary positive history (history @ `ItemFeatures.ease`), positive ones;
 - ``popular``: the most popular items.
 Every candidate keeps its rank in each source that produced it (NaN where none did), so the ranker and
 the explanation can say which sources found it.
+
+Ties. Equal scores inside a source (identical vectors of variant copies, equal co-occurrence counts) are
+ordered by `ItemFeatures.tiebreak`, a seeded random rank, never by catalogue position or product id:
+catalogues are often stored in id order, and a source rank that follows id order would hand the ranker
+an id-order signal (on data whose same-day events were sorted by id, "next" really is "higher id").
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ from recsys.features.items import ItemFeatures
 from recsys.features.sequences import MAX_HISTORY, UserBatch
 
 __all__ = ["SOURCES", "CandidateParams", "Candidates", "VectorSearch", "exact_search", "generate_candidates",
-           "history_matrix", "item_neighbours"]
+           "history_matrix", "binary_history", "item_neighbours", "top_order"]
 
-SOURCES = ("vector", "recent", "knn", "next", "popular")
+SOURCES = ("vector", "recent", "knn", "next", "ease", "popular")
 #: queries (m × d), n → positions (m × n), best first, −1 padded.
 VectorSearch = Callable[[np.ndarray, int], np.ndarray]
 
@@ -36,6 +42,7 @@ class CandidateParams:
     recent: int = 40
     knn: int = 150
     next: int = 50
+    ease: int = 100
     popular: int = 30
     recent_items: int = 3
     decay: float = 0.5
@@ -45,7 +52,8 @@ class CandidateParams:
         unknown = sorted(set(self.sources) - set(SOURCES))
         if unknown or not self.sources:
             raise ConfigError(f"candidate sources must be a non-empty subset of {SOURCES}, got {self.sources}")
-        if min(self.vector, self.recent, self.knn, self.next, self.popular, self.recent_items) < 1 or not 0 < self.decay <= 1:
+        sizes = (self.vector, self.recent, self.knn, self.next, self.ease, self.popular, self.recent_items)
+        if min(sizes) < 1 or not 0 < self.decay <= 1:
             raise ConfigError(f"candidate sizes must be >= 1 and decay in (0, 1], got {self}")
 
 
@@ -56,6 +64,7 @@ class Candidates:
     knn_recent: np.ndarray  # b × n decayed ItemKNN from the recent items (reused as a feature)
     knn_all: np.ndarray  # b × n ItemKNN from the whole (capped) history
     next_recent: np.ndarray  # b × n decayed transitions from the recent items
+    ease: np.ndarray  # b × n EASE scores of the binary positive history
 
     def sources_of(self, b: int, c: int) -> tuple[str, ...]:
         return tuple(s for s in SOURCES if s in self.ranks and not np.isnan(self.ranks[s][b, c]))
@@ -68,15 +77,40 @@ class Candidates:
         return np.where(self.positions >= 0, out, -np.inf).astype(np.float32)
 
 
-def exact_search(vectors: np.ndarray) -> VectorSearch:
-    """Exact inner-product top-n over `vectors` (the evaluation path; serving passes the FAISS index)."""
+def _ordered_keys(scores: np.ndarray, tiebreak: np.ndarray | None) -> np.ndarray:
+    """int64 keys whose descending order is (score descending, tiebreak ascending).
+
+    The float32 score's bits (made order-preserving) fill the high 32 bits and the inverted tie-break rank
+    the low 32, so one `argpartition` picks an exact top n even when ties straddle the cut.
+    """
+    v = np.asarray(scores, np.float32) + np.float32(0.0)  # −0.0 → 0.0
+    bits = v.view(np.int32).astype(np.int64)
+    keys = np.where(bits < 0, bits ^ np.int64(0x7FFFFFFF), bits) << 32
+    if tiebreak is not None:
+        tb = np.asarray(tiebreak, np.int64)
+        keys |= (np.int64(0xFFFFFFFF) - tb) & np.int64(0xFFFFFFFF)
+    return keys
+
+
+def top_order(scores: np.ndarray, n: int, tiebreak: np.ndarray | None) -> np.ndarray:
+    """Per row of `scores` (m × N): the columns of the `n` best, best first; ties in `tiebreak` order
+    (`tiebreak` is indexed by column; None keeps the column order, only for callers without one)."""
+    n = min(n, scores.shape[1])
+    if n <= 0:
+        return np.zeros((len(scores), 0), np.int64)
+    desc = ~_ordered_keys(scores, tiebreak)  # ~x = −x − 1: reverses the order without overflow
+    top = np.argpartition(desc, n - 1, axis=1)[:, :n] if n < desc.shape[1] else np.tile(
+        np.arange(desc.shape[1]), (len(desc), 1))
+    order = np.argsort(np.take_along_axis(desc, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1).astype(np.int64)
+
+
+def exact_search(vectors: np.ndarray, tiebreak: np.ndarray | None = None) -> VectorSearch:
+    """Exact inner-product top-n over `vectors` (the evaluation path; serving passes the FAISS index).
+    Equal similarities (identical vectors) come back in `tiebreak` order."""
 
     def search(queries: np.ndarray, n: int) -> np.ndarray:
-        s = queries @ vectors.T
-        n = min(n, s.shape[1])
-        top = np.argpartition(-s, n - 1, axis=1)[:, :n]
-        order = np.argsort(-np.take_along_axis(s, top, axis=1), axis=1, kind="stable")
-        return np.take_along_axis(top, order, axis=1).astype(np.int64)
+        return top_order(queries @ vectors.T, n, tiebreak)
 
     return search
 
@@ -91,19 +125,29 @@ def history_matrix(batch: UserBatch, n: int, recent: int | None, decay: float) -
     return m
 
 
-def _dense_top(scores: np.ndarray, excluded: np.ndarray, n: int) -> list[np.ndarray]:
+def binary_history(batch: UserBatch, n: int) -> sp.csr_matrix:
+    """b × n: 1 on every item of each user's (whole) positive history."""
+    lens = np.array([len(h) for h in batch.hist], np.int64)
+    cols = np.concatenate(batch.hist).astype(np.int64) if lens.sum() else np.zeros(0, np.int64)
+    rows = np.repeat(np.arange(len(batch)), lens)
+    m = sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(len(batch), n), dtype=np.float32)
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return m
+
+
+def _dense_top(scores: np.ndarray, excluded: np.ndarray, n: int, tiebreak: np.ndarray) -> list[np.ndarray]:
+    """Per row: the positive-scored, non-excluded columns, best first (ties in `tiebreak` order), at most n."""
     s = np.where(excluded, -np.inf, scores)
-    n = min(n, s.shape[1])
-    top = np.argpartition(-s, n - 1, axis=1)[:, :n]
+    top = top_order(s, n, tiebreak)
     vals = np.take_along_axis(s, top, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    top, vals = np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
     return [t[v > 0] for t, v in zip(top, vals, strict=True)]
 
 
 def _interleaved(ids: np.ndarray, n: int, excluded: np.ndarray, owner: np.ndarray, n_users: int) -> list[np.ndarray]:
     """Per user: the positions in `ids` rows (one row per query), not excluded, interleaved by rank
-    over that user's queries, de-duplicated, first `n` kept."""
+    over that user's queries, de-duplicated (first occurrence kept, so the order stays rank order),
+    first `n` kept."""
     out: list[list[np.ndarray]] = [[] for _ in range(n_users)]
     for q, row in enumerate(ids):
         row = row[row >= 0]
@@ -124,10 +168,11 @@ def _interleaved(ids: np.ndarray, n: int, excluded: np.ndarray, owner: np.ndarra
     return merged
 
 
-def item_neighbours(vectors: np.ndarray, n: int, chunk: int = 1024) -> np.ndarray:
+def item_neighbours(vectors: np.ndarray, n: int, chunk: int = 1024, tiebreak: np.ndarray | None = None) -> np.ndarray:
     """n_items × n exact nearest items of every item (itself included): a lookup table that replaces
-    one search per recent item when many users are ranked at once (offline evaluation, training)."""
-    search = exact_search(vectors)
+    one search per recent item when many users are ranked at once (offline evaluation, training).
+    Equal similarities are in `tiebreak` order."""
+    search = exact_search(vectors, tiebreak)
     return np.concatenate([search(vectors[a : a + chunk], n) for a in range(0, len(vectors), chunk)])
 
 
@@ -145,6 +190,7 @@ def generate_candidates(
     knn_all = np.asarray((history_matrix(batch, n, None, 1.0) @ ctx.cooc).todense(), np.float32)
     next_recent = np.asarray((history_matrix(batch, n, params.recent_items, params.decay) @ ctx.trans).todense(),
                              np.float32)
+    ease = np.asarray((binary_history(batch, n) @ ctx.ease).todense(), np.float32)
     lists: dict[str, list[np.ndarray]] = {}
     has_hist = np.array([len(h) > 0 for h in batch.hist])
     if "vector" in params.sources and has_hist.any():
@@ -161,15 +207,17 @@ def generate_candidates(
             ids = search(ctx.vectors[items], params.recent + int(excluded.sum(axis=1).max(initial=0)))
         lists["recent"] = _interleaved(ids, params.recent, excluded, owner, b)
     if "knn" in params.sources:
-        lists["knn"] = _dense_top(knn_recent, excluded, params.knn)
+        lists["knn"] = _dense_top(knn_recent, excluded, params.knn, ctx.tiebreak)
     if "next" in params.sources:
-        lists["next"] = _dense_top(next_recent, excluded, params.next)
+        lists["next"] = _dense_top(next_recent, excluded, params.next, ctx.tiebreak)
+    if "ease" in params.sources:
+        lists["ease"] = _dense_top(ease, excluded, params.ease, ctx.tiebreak)
     if "popular" in params.sources:
         fetch = ctx.popular[: params.popular + int(excluded.sum(axis=1).max(initial=0))]
         lists["popular"] = [fetch[~excluded[i, fetch]][: params.popular] for i in range(b)]
     merged = []
-    for i in range(b):
-        flat = np.concatenate([lists[s][i] for s in lists] or [np.zeros(0, np.int64)]).astype(np.int64)
+    for i in range(b):  # sources in SOURCES order, each best first; an item keeps its first place
+        flat = np.concatenate([lists[s][i] for s in SOURCES if s in lists] or [np.zeros(0, np.int64)]).astype(np.int64)
         _, first = np.unique(flat, return_index=True)
         merged.append(flat[np.sort(first)])
     width = max((len(m) for m in merged), default=0)
@@ -183,4 +231,4 @@ def generate_candidates(
             if len(src):
                 ranks[s][i, order[np.searchsorted(m[order], src)]] = np.arange(len(src), dtype=np.float32)
     return Candidates(positions=positions, ranks=ranks, knn_recent=knn_recent, knn_all=knn_all,
-                      next_recent=next_recent)
+                      next_recent=next_recent, ease=ease)

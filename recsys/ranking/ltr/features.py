@@ -3,6 +3,11 @@
 All features are computed from the `ItemFeatures` of one time slice and the user's ordered history, so
 training (an earlier slice) and serving (the index) share this code. Missing values are NaN, which
 LightGBM treats as "unknown" rather than as zero.
+
+The `cold` group repeats the text cosines only for candidates with at most `COLD_USERS` distinct users
+in the slice (NaN for the others). A tree can in principle find "cosine matters when log_users is low"
+by itself, but with a few hundred training users it rarely does; these features hand it the split, so
+text can carry the items that collaborative features know nothing about.
 """
 
 from __future__ import annotations
@@ -10,16 +15,21 @@ from __future__ import annotations
 import numpy as np
 
 from recsys.errors import ConfigError
-from recsys.ranking.ltr.candidates import SOURCES, CandidateParams, Candidates
 from recsys.features.items import ItemFeatures
 from recsys.features.sequences import MAX_HISTORY, UserBatch
+from recsys.ranking.ltr.candidates import SOURCES, CandidateParams, Candidates
 
-__all__ = ["FEATURE_GROUPS", "feature_names", "compute_features"]
+__all__ = ["COLD_USERS", "FEATURE_GROUPS", "feature_names", "compute_features"]
+
+#: Candidates with at most this many distinct users in the slice get the `cold` features.
+COLD_USERS = 2
 
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "text": ("cos_profile", "cos_last", "cos_recent_max", "cos_recent_mean"),
     "cooc": ("knn_recent", "knn_last", "knn_all"),
     "sequence": ("next_recent", "next_last"),
+    "ease": ("ease_score", "ease_score_rel"),
+    "cold": ("cos_profile_cold", "cos_recent_max_cold"),
     "popularity": ("popularity", "trending", "log_users"),
     "source_ranks": tuple(f"rank_{s}" for s in SOURCES) + ("n_sources",),
     "match": ("category_match", "top_category_match", "brand_match", "last_category_match"),
@@ -70,6 +80,14 @@ def compute_features(
     rmask = (recent >= 0)[:, None, :]
     n_recent = rmask.sum(axis=2)
     sig = ctx.signals
+    assert sig.sentiment is not None and sig.sentiment_count is not None  # ItemSignals fills them in
+    users = sig.interactions[cand]
+    ease = np.take_along_axis(cands.ease, cand, axis=1)
+    # the user's best EASE score over the catalogue (history excluded: its own scores are not targets)
+    hist_mask = np.zeros(cands.ease.shape, bool)
+    for b, h in enumerate(batch.hist):
+        hist_mask[b, h] = True
+    ease_max = np.where(hist_mask, -np.inf, cands.ease).max(axis=1, initial=-np.inf)[:, None]
     f: dict[str, np.ndarray] = {
         "cos_profile": np.einsum("bcd,bd->bc", vc, batch.profile),
         "cos_last": np.where(recent[:, :1] >= 0, cos_r[:, :, 0], np.nan),
@@ -85,9 +103,11 @@ def compute_features(
         "next_last": np.where(recent[:, :1] >= 0,
                               np.asarray(ctx.trans[np.maximum(recent[:, 0], 0)].todense())[
                                   np.arange(len(pos))[:, None], cand], np.nan),
+        "ease_score": ease,
+        "ease_score_rel": np.divide(ease, ease_max, out=np.full(pos.shape, np.nan, np.float32), where=ease_max > 0),
         "popularity": sig.popularity[cand],
         "trending": sig.trending[cand],
-        "log_users": np.log1p(sig.interactions[cand].astype(np.float32)),
+        "log_users": np.log1p(users.astype(np.float32)),
         "n_sources": sum((~np.isnan(r)).astype(np.float32) for r in cands.ranks.values()) if cands.ranks
         else np.zeros(pos.shape, np.float32),
         "category_match": _match(ctx.category_code, cand, hist),
@@ -102,6 +122,9 @@ def compute_features(
         "age_days": ctx.age_days[cand],
         "history_len": np.broadcast_to(np.array([len(h) for h in batch.hist], np.float32)[:, None], pos.shape),
     }
+    cold = users <= COLD_USERS
+    f["cos_profile_cold"] = np.where(cold, f["cos_profile"], np.nan)
+    f["cos_recent_max_cold"] = np.where(cold, f["cos_recent_max"], np.nan)
     for s in SOURCES:
         f[f"rank_{s}"] = cands.ranks.get(s, np.full(pos.shape, np.nan, np.float32))
     out = np.stack([np.asarray(f[name], np.float32) for name in names], axis=2)

@@ -23,9 +23,17 @@ from recsys.ranking.ltr.scoring import score_batch
 __all__ = ["LearnedRanker", "index_search"]
 
 
-def index_search(index: VectorIndex) -> VectorSearch:
+def index_search(index: VectorIndex, tiebreak: np.ndarray | None = None) -> VectorSearch:
+    """The index's top-n; with `tiebreak`, equal scores inside each answer are re-ordered by it (an index
+    returns copies of one vector in position order, which is often product-id order)."""
+
     def search(queries: np.ndarray, n: int) -> np.ndarray:
-        return index.search(np.ascontiguousarray(queries, np.float32), min(n, len(index)))[1]
+        scores, ids = index.search(np.ascontiguousarray(queries, np.float32), min(n, len(index)))
+        if tiebreak is None or ids.size == 0:
+            return ids
+        tb = np.where(ids >= 0, tiebreak[np.maximum(ids, 0)], np.iinfo(np.int64).max)
+        order = np.lexsort((tb, -np.where(ids >= 0, scores, -np.inf)), axis=1)
+        return np.take_along_axis(ids, order, axis=1)
 
     return search
 
@@ -36,7 +44,7 @@ class LearnedRanker:
 
     def __init__(self, model: LearnedModel, index: VectorIndex) -> None:
         self.model = model
-        self.search = index_search(index)
+        self.index = index
 
     def score(self, request: RankRequest, items: ItemFeatures) -> Scored:
         positive = request.positive_history
@@ -46,7 +54,8 @@ class LearnedRanker:
         excluded = np.zeros((1, items.n_items), bool)
         if request.filters.exclude:
             excluded[0, np.fromiter(request.filters.exclude, np.int64, len(request.filters.exclude))] = True
-        cands, x = score_batch(items, batch, self.model.candidates, excluded, self.search, self.model.features)
+        cands, x = score_batch(items, batch, self.model.candidates, excluded, index_search(self.index, items.tiebreak),
+                               self.model.features)
         valid = np.flatnonzero(cands.positions[0] >= 0)
         cand = cands.positions[0, valid]
         keep = filter_mask(cand, items.category, items.price, request.filters.without_exclusions())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys.ranking.ltr.candidates import CandidateParams, Candidates, VectorSearch, exact_search, generate_candidates
 from recsys.features.items import ItemFeatures
 from recsys.features.sequences import UserBatch
+from recsys.ranking.ltr.candidates import CandidateParams, Candidates, VectorSearch, exact_search, generate_candidates
 from recsys.ranking.ltr.features import compute_features
 from recsys.ranking.ltr.model import LearnedModel
 
@@ -14,7 +14,8 @@ __all__ = ["score_batch", "model_scores", "exact_scoring_search"]
 
 
 def exact_scoring_search(ctx: ItemFeatures) -> VectorSearch:
-    return exact_search(ctx.vectors)
+    """Exact search over the slice's vectors, equal similarities in the slice's tie-break order."""
+    return exact_search(ctx.vectors, ctx.tiebreak)
 
 
 def score_batch(
