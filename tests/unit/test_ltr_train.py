@@ -11,7 +11,7 @@ import pytest
 from recsys.encoders import make_encoder
 from recsys.errors import ConfigError
 from recsys.ranking.ltr.model import LGBParams, load_model
-from recsys.ranking.ltr.train import TrainParams, holdout_last, fit_ranker
+from recsys.ranking.ltr.train import TrainParams, fit_ranker, holdout_last
 from recsys.text.builders import product_texts
 from tests.unit.ltr_data import sequence_frames
 
@@ -40,8 +40,8 @@ def test_model_learns_the_next_item_and_explains_itself(tmp_path):
     model = fit_ranker(products, events, _vectors(products), PARAMS)
     assert model.meta["holdout"] == "day" and model.meta["users_with_positive_candidate"] > 50
     # rank for a new user who walked p03, p04, p05: p06 must come first
-    from recsys.ranking.ltr.candidates import exact_search
     from recsys.features.sequences import user_batch
+    from recsys.ranking.ltr.candidates import exact_search
     from recsys.ranking.ltr.scoring import model_scores, score_batch
     from recsys.ranking.ltr.train import slice_features
 
@@ -80,3 +80,87 @@ def test_ablation_drops_feature_groups():
     model = fit_ranker(products, events, _vectors(products), replace(PARAMS, drop_groups=("text", "price")))
     assert "cos_profile" not in model.features and "price_distance" not in model.features
     assert "knn_recent" in model.features
+
+
+def _abc_events() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """User u walks a → b → c on three days (plus a search with no product); v buys x then y on one day."""
+    products = pd.DataFrame({"product_id": ["a", "b", "c", "x", "y"], "title": ["a", "b", "c", "x", "y"],
+                             "description": "", "category": "", "brand": "", "price": np.nan})
+    ts = pd.to_datetime(["2024-01-01 00:00", "2024-01-02 00:00", "2024-01-02 10:00", "2024-01-03 00:00",
+                         "2024-01-05 00:00", "2024-01-05 00:00"], utc=True)
+    events = pd.DataFrame({"user_id": ["u", "u", "u", "u", "v", "v"], "product_id": ["a", "b", None, "c", "x", "y"],
+                           "event_type": ["purchase", "purchase", "search", "purchase", "purchase", "purchase"],
+                           "timestamp": ts, "rating": np.nan, "text": ["", "", "gift", "", "", ""]})
+    return products, events
+
+
+def test_every_step_of_a_history_is_a_group_with_only_earlier_input():
+    from recsys.features.sequences import ordered_histories
+    from recsys.ranking.ltr.train import step_slices
+
+    products, events = _abc_events()
+    pos = np.array([0, 1, -1, 2, 3, 4])
+    slices = step_slices(events, pos, TrainParams(holdout="day"))
+    got = {}
+    for sl in slices:
+        hists = ordered_histories(events[sl.rows], pos[sl.rows], sl.users)
+        for user, hist, labels in zip(sl.users, hists, sl.labels, strict=True):
+            got[(user, sl.depth)] = (hist.tolist(), labels.tolist())
+    # u: two groups, labelled b (input a) and c (input a, b); v has one step only, so no group
+    assert got == {("u", 1): ([0], [1]), ("u", 0): ([0, 1], [2])}
+    depth1 = next(sl for sl in slices if sl.depth == 1)
+    # the depth-1 slice holds u's events before b's day only (v has no step at depth 1: nothing of v)
+    assert depth1.rows.tolist() == [True, False, False, False, False, False]
+    depth0 = next(sl for sl in slices if sl.depth == 0)
+    assert depth0.rows.tolist() == [True, True, True, False, False, False]
+    # by event: v's x → y becomes a group too; max_steps = 1 keeps only the last step
+    by_event = step_slices(events, pos, TrainParams(holdout="event"))
+    assert {(u, sl.depth) for sl in by_event for u in sl.users} == {("u", 0), ("u", 1), ("v", 0)}
+    assert [sl.depth for sl in step_slices(events, pos, TrainParams(holdout="day", max_steps=1))] == [0]
+
+
+def test_item_features_of_a_step_never_see_that_step_or_later():
+    """Poisoning every user's last step must not change the rows of the earlier steps' groups."""
+    import recsys.ranking.ltr.train as T
+
+    products, events = sequence_frames(n_users=40, length=5, seed=4)
+    v = _vectors(products)
+    seen = []
+    real = T.train_model
+
+    def spy(x, y, g, *a, valid=None, refit=None, **k):
+        seen.append((x, y, g))
+        return real(x, y, g, *a, valid=valid, refit=refit, **k)
+
+    T.train_model = spy
+    try:
+        fit_ranker(products, events, v, PARAMS)
+        poisoned = events.copy()
+        last = poisoned.groupby("user_id")["timestamp"].transform("max") == poisoned["timestamp"]
+        poisoned.loc[last, "product_id"] = "p00"
+        fit_ranker(products, poisoned, v, PARAMS)
+    finally:
+        T.train_model = real
+    (xa, ya, ga), (xb, yb, gb) = seen  # training rows = the earlier steps (the last step is validation)
+    np.testing.assert_array_equal(ga, gb)
+    np.testing.assert_array_equal(ya, yb)
+    np.testing.assert_array_equal(xa, xb)
+
+
+def test_early_stopping_metadata_and_refit():
+    products, events = sequence_frames(n_users=60, length=5, seed=5)
+    model = fit_ranker(products, events, _vectors(products), PARAMS)
+    es = model.meta["early_stopping"]
+    assert es["metric"] == "ndcg@10" and es["refit"] is True
+    assert 1 <= es["best_iteration"] <= es["rounds_run"] <= PARAMS.lgb.n_estimators
+    assert 0 < es["valid_ndcg"] <= 1 and es["valid_groups"] == model.meta["groups_by_depth"][0] == 60
+    assert es["train_groups"] == sum(n for d, n in model.meta["groups_by_depth"].items() if d > 0)
+    assert model.booster.num_trees() == es["best_iteration"]  # the refit ran exactly the best count
+    assert model.meta["groups"] == es["train_groups"] + es["valid_groups"]
+    assert model.meta["prior"]["feature"].startswith("rank_")
+    off = fit_ranker(products, events, _vectors(products), replace(PARAMS, early_stopping=False, prior="none"))
+    assert off.meta["early_stopping"] is None and off.meta["prior"] is None
+    assert off.booster.num_trees() == PARAMS.lgb.n_estimators
+    kept = fit_ranker(products, events, _vectors(products), replace(PARAMS, refit=False))
+    assert kept.booster.num_trees() == kept.meta["early_stopping"]["best_iteration"]
+    assert kept.meta["groups"] == kept.meta["early_stopping"]["train_groups"]
