@@ -192,3 +192,15 @@ def test_cold_features_repeat_text_only_for_items_with_few_users():
             assert x[0, j, col["cos_profile_cold"]] == pytest.approx(x[0, j, col["cos_profile"]])
         else:
             assert np.isnan(x[0, j, col["cos_profile_cold"]]) and np.isnan(x[0, j, col["cos_recent_max_cold"]])
+
+
+def test_index_answers_are_reordered_by_tiebreak_among_equal_scores():
+    from recsys.index.exact import ExactIndex
+    from recsys.ranking.ltr.ranker import index_search
+
+    v = np.zeros((5, 2), np.float32)
+    v[[0, 2, 3], 0] = 1  # three copies of one vector
+    v[[1, 4], 1] = 1
+    index = ExactIndex(v)
+    assert index.search(v[:1], 3)[1][0].tolist() == [0, 2, 3]  # the index itself: position order
+    assert index_search(index, np.array([2, 9, 0, 1, 9]))(v[:1], 3)[0].tolist() == [2, 3, 0]
