@@ -17,7 +17,8 @@ from recsys.evaluation.tuning import tune_blend
 
 __all__ = ["TunedBlendScorer", "all_methods", "TEXT_ONLY"]
 
-TEXT_ONLY = BlendConfig(id="text-only", weights=BlendWeights(cosine=1, popularity=0, trending=0, rating=0, cooc=0))
+TEXT_ONLY = BlendConfig(id="text-only", weights=BlendWeights(cosine=1, popularity=0, trending=0, rating=0, cooc=0,
+                                                                 sentiment=0, ease=0))
 
 
 class TunedBlendScorer(IndexedBlendScorer):

@@ -82,3 +82,12 @@ def test_id_map_rows_and_unknowns():
     assert ids.row("c") == 2 and ids.row("zz") is None and "a" in ids and len(ids) == 3
     with pytest.raises(ValueError, match="unique"):
         IdMap.of(["a", "a"])
+
+
+def test_text_method_is_cosine_only():
+    from recsys.config import FEATURES
+    from recsys.evaluation.methods import TEXT_ONLY
+
+    weights = TEXT_ONLY.weights.model_dump()
+    assert set(weights) == set(FEATURES)
+    assert weights["cosine"] == 1 and all(v == 0 for f, v in weights.items() if f != "cosine")
