@@ -7,6 +7,7 @@ answers 404 with a hint to use cold-start texts, as Personalize and Gorse do).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from recsys.ranking.pipeline import LiveView
 __all__ = ["Recommender", "Recommendation", "RecommendationList", "Strategy"]
 
 Strategy = Literal["personal", "text", "item", "popular"]
+log = logging.getLogger("recsys.recommender")
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,10 @@ class Recommender:
 
     def _answer(self, ranked: Ranked, strategy: Strategy, fallback, user_id, because=None) -> RecommendationList:
         titles, ids = self.art.titles, self.art.product_ids
+        finite = _finite_rows(ranked)
+        if not finite.all():  # bounded weights keep scores finite; never answer a non-finite number anyway
+            log.warning("dropped %d result(s) with a non-finite score or part (config %s, index %s)",
+                        int((~finite).sum()), self.config.id, self.art.version)
         results = [
             Recommendation(
                 product_id=str(ids[p]),
@@ -197,6 +203,14 @@ class Recommender:
                 sources=ranked.sources[i],
                 because=None if because is None else because[i],
             )
-            for i, p in enumerate(ranked.positions.tolist())
+            for i, p in enumerate(ranked.positions.tolist()) if finite[i]
         ]
         return RecommendationList(results, strategy, self.config.id, self.art.version, fallback, user_id)
+
+
+def _finite_rows(ranked: Ranked) -> np.ndarray:
+    """Which results have a finite score and finite parts."""
+    ok = np.isfinite(np.asarray(ranked.scores, dtype=np.float64))
+    for values in ranked.parts.values():
+        ok &= np.isfinite(np.asarray(values, dtype=np.float64))
+    return ok

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from recsys.config.blend import (
     FEATURES,
+    MAX_WEIGHT,
     BlendConfig,
     BlendWeights,
     ProfileConfig,
@@ -15,6 +16,6 @@ from recsys.config.blend import (
 from recsys.config.catalog import BlendCatalog, Experiment, Resolved, assign_arm, diversity_lambda
 
 __all__ = [
-    "FEATURES", "BlendCatalog", "BlendConfig", "BlendWeights", "Experiment", "ProfileConfig", "Resolved",
+    "FEATURES", "MAX_WEIGHT", "BlendCatalog", "BlendConfig", "BlendWeights", "Experiment", "ProfileConfig", "Resolved",
     "assign_arm", "diversity_lambda", "load_config", "parse_config", "read_config_file",
 ]

@@ -15,40 +15,43 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from recsys.errors import ConfigError
 
-__all__ = ["BlendWeights", "ProfileConfig", "BlendConfig", "load_config", "FEATURES"]
+__all__ = ["BlendWeights", "ProfileConfig", "BlendConfig", "load_config", "FEATURES", "MAX_WEIGHT"]
 
 FEATURES = ("cosine", "popularity", "trending", "rating", "cooc", "sentiment", "ease")
+#: Largest accepted blend weight. Every feature lies in [-1, 1] or close to it, so weights up to this bound keep
+#: float32 scores finite (a weight of 1e308 overflows them to infinity); only ratios between weights matter.
+MAX_WEIGHT = 1000.0
 
 
 class BlendWeights(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    cosine: float = Field(1.0, ge=0)
-    popularity: float = Field(0.3, ge=0)
-    trending: float = Field(0.05, ge=0)
-    rating: float = Field(0.05, ge=0)
-    cooc: float = Field(0.5, ge=0)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    cosine: float = Field(1.0, ge=0, le=MAX_WEIGHT)
+    popularity: float = Field(0.3, ge=0, le=MAX_WEIGHT)
+    trending: float = Field(0.05, ge=0, le=MAX_WEIGHT)
+    rating: float = Field(0.05, ge=0, le=MAX_WEIGHT)
+    cooc: float = Field(0.5, ge=0, le=MAX_WEIGHT)
     #: Relative review sentiment in [-1, 1] (`recsys.features.signals`): items reviewed worse than the catalogue's
     #: usual score lower. Small by default: on rated data it overlaps `rating`; it matters for reviews
     #: without stars, whose sentiment comes from the text.
-    sentiment: float = Field(0.05, ge=0)
+    sentiment: float = Field(0.05, ge=0, le=MAX_WEIGHT)
     #: EASE item–item score of the user's positive history (`recsys.features.ease`), divided by the user's
     #: largest: the strongest collaborative signal on most data.
-    ease: float = Field(1.0, ge=0)
+    ease: float = Field(1.0, ge=0, le=MAX_WEIGHT)
 
 
 class ProfileConfig(BaseModel):
     """User-profile parameters (see `recsys.features.profiles`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    half_life_days: float = Field(365.0, gt=0)
-    item_weight: float = Field(1.0, ge=0)
-    text_weight: float = Field(0.3, ge=0)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    half_life_days: float = Field(365.0, gt=0, le=36_500)
+    item_weight: float = Field(1.0, ge=0, le=MAX_WEIGHT)
+    text_weight: float = Field(0.3, ge=0, le=MAX_WEIGHT)
 
 
 class BlendConfig(BaseModel):
     """What the ranker blends and how. `id` defaults to a hash of the content."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
     id: str = ""
     weights: BlendWeights = BlendWeights()
     profile: ProfileConfig = ProfileConfig()

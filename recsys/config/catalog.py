@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,27 @@ class BlendCatalog:
     @classmethod
     def load(cls, path: str | Path) -> BlendCatalog:
         return cls.parse(read_config_file(path, "file of named blend configs"), str(path))
+
+    @classmethod
+    def for_tenants(cls, path: str | Path | None, tenants: Iterable[str]) -> dict[str, BlendCatalog]:
+        """Each tenant's named configs. ``path`` is None (none: every tenant serves its index's own config),
+        one file (shared by every tenant: one operator's configs), or a folder holding ``<tenant>.json`` or
+        ``<tenant>.toml`` per tenant (a tenant without a file has no named configs). A tenant never sees
+        another's names, in answers or in errors."""
+        names = list(tenants)
+        if path is None:
+            return {t: cls() for t in names}
+        folder = Path(path)
+        if not folder.is_dir():
+            shared = cls.load(folder)
+            return {t: shared for t in names}
+        out: dict[str, BlendCatalog] = {}
+        for t in names:
+            found = [f for f in (folder / f"{t}.json", folder / f"{t}.toml") if f.is_file()]
+            if len(found) > 1:
+                raise ConfigError(f"{folder}: tenant {t!r} has both {found[0].name} and {found[1].name}; keep one")
+            out[t] = cls.load(found[0]) if found else cls()
+        return out
 
     @classmethod
     def parse(cls, data: Any, source: str) -> BlendCatalog:

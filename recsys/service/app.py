@@ -1,6 +1,7 @@
-"""The app factory: `create_app(settings)` wires routers, error mapping (every error answer is an `ErrorOut`),
-the body-size limit (FastAPI's `max_body_size`: 413 over it) and metrics; its lifespan loads keys, blend
-configs, the event store and every tenant's index once into `app.state`."""
+"""The app factory: `create_app(settings)` wires routers, error mapping (every error answer is an `ErrorOut`,
+unexpected exceptions included), the body guard (size limit, non-finite numbers, invalid Unicode: see
+`recsys.service.body`) and metrics; its lifespan loads keys, each tenant's blend configs, the event store
+and every tenant's index once into `app.state`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ from recsys.config.catalog import BlendCatalog
 from recsys.errors import ConfigError, RecsysError
 from recsys.index import set_search_threads
 from recsys.service.ads import AdsSource
-from recsys.service.errors import http_error_handler, recsys_error_handler, request_validation_handler
+from recsys.service.body import BodyGuard
+from recsys.service.errors import (
+    http_error_handler,
+    internal_error_handler,
+    recsys_error_handler,
+    request_validation_handler,
+)
 from recsys.service.keys import KeyRing
 from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.routers import admin, events, health, recommend, users
@@ -39,8 +46,8 @@ def _start(app: FastAPI, settings: Settings, store: EventStore | None) -> None:
     if keyring is None and not is_loopback(settings.host):
         raise ConfigError(f"refusing to serve on {settings.host} without --keys: an open server may only "
                           "listen on loopback (127.0.0.1); create keys with `recsys keys create`")
-    catalog = BlendCatalog.load(settings.config) if settings.config is not None else BlendCatalog()
     roots = discover_tenants(settings.index, keyring.tenants if keyring else None)
+    catalogs = BlendCatalog.for_tenants(settings.config, roots)
     store = store or SQLiteEventStore(settings.events_path)
     tenants = {}
     for name, root in roots.items():
@@ -52,7 +59,7 @@ def _start(app: FastAPI, settings: Settings, store: EventStore | None) -> None:
         log.info("tenant %s: serving index %s (%d items)", name, served.version, len(served.art.products))
     if keyring is None:
         log.warning(OPEN_MODE_WARNING)
-    app.state.keyring, app.state.catalog, app.state.store, app.state.tenants = keyring, catalog, store, tenants
+    app.state.keyring, app.state.catalogs, app.state.store, app.state.tenants = keyring, catalogs, store, tenants
     app.state.ready = True
 
 
@@ -69,13 +76,15 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
             app.state.ready = False
             app.state.store.close()
 
-    app = FastAPI(title="recsys", version=__version__, lifespan=lifespan, max_body_size=settings.max_body_bytes,
+    app = FastAPI(title="recsys", version=__version__, lifespan=lifespan,
                   description="Embedding-based recommendations with real-time events. Send `X-API-Key`.")
     app.state.settings, app.state.ready, app.state.metrics = settings, False, Metrics()
     app.add_exception_handler(RecsysError, recsys_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
+    app.add_exception_handler(Exception, internal_error_handler)
     for router in (health.router, recommend.router, events.router, users.router, admin.router):
         app.include_router(router)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts the guard's refusals
     return app

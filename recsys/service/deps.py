@@ -64,8 +64,10 @@ async def _store(request: Request) -> EventStore:
     return _state(request, "store")
 
 
-async def _catalog(request: Request) -> BlendCatalog:
-    return _state(request, "catalog")
+async def _catalog(request: Request, who: CallerDep) -> BlendCatalog:
+    """The caller's tenant's named configs: one tenant never resolves (or sees in errors) another's names."""
+    catalogs: dict[str, BlendCatalog] = _state(request, "catalogs")
+    return catalogs.get(who.tenant) or BlendCatalog()
 
 
 async def _settings(request: Request) -> Settings:

@@ -12,6 +12,7 @@ and the handlers that answer every error in one JSON shape, `ErrorOut` (`{error,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -24,7 +25,9 @@ from recsys.errors import DataValidationError, RecsysError, UnknownItemError, Un
 from recsys.service.schemas import ErrorOut
 
 __all__ = ["AuthenticationError", "PermissionDeniedError", "PayloadTooLargeError", "NotReadyError",
-           "recsys_error_handler", "request_validation_handler", "http_error_handler"]
+           "recsys_error_handler", "request_validation_handler", "http_error_handler", "internal_error_handler"]
+
+log = logging.getLogger("recsys.service")
 
 
 class AuthenticationError(RecsysError):
@@ -88,3 +91,13 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
         error = "HTTPError"
     headers = exc.headers if isinstance(exc, HTTPException) else None
     return _answer(ErrorOut(error=error, detail=str(detail)), status, headers)
+
+
+
+async def internal_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Anything no other handler knows: logged with its traceback, answered as a 500 `ErrorOut` that names
+    the exception type but not its message (which may hold internal paths or data)."""
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+    return _answer(ErrorOut(error="InternalError", detail=f"the server failed on this request ({type(exc).__name__})",
+                            hint="this is a bug in recsys, not in the request; the server log has the traceback"),
+                   500)

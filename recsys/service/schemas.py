@@ -18,7 +18,8 @@ _ID = Field(min_length=1, max_length=256)
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    #: Request bodies are closed and their numbers finite ("NaN"/"Infinity" strings included).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class _Out(BaseModel):
@@ -209,14 +210,12 @@ _ERRORS = {
     403: "The key may not call this endpoint (not an admin key) or its tenant has no index here",
     404: "Unknown user or item",
     409: "Reload refused: the new index is broken or does not match; the old one keeps serving",
-    422: "Invalid input; nothing was stored",
+    413: "Request body over the server's limit (--max-body-bytes); nothing was stored",
+    422: "Invalid input (including non-finite numbers and invalid Unicode); nothing was stored",
     503: "Not ready: indexes are still loading",
 }
-#: The body-size limit answers before any endpoint or error handler runs (Starlette's middleware), in plain text.
-_TOO_LARGE = {"description": "Request body over the server's limit (plain text)",
-              "content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route or router: each status answered with `ErrorOut` (413 with plain text)."""
-    return {s: _TOO_LARGE if s == 413 else {"model": ErrorOut, "description": _ERRORS[s]} for s in statuses}
+    """`responses=` for a route or router: each status answered with `ErrorOut`."""
+    return {s: {"model": ErrorOut, "description": _ERRORS[s]} for s in statuses}

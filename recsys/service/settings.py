@@ -4,9 +4,11 @@ overridable in code (tests build `Settings(index=...)` directly)."""
 from __future__ import annotations
 
 import ipaddress
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "is_loopback"]
@@ -54,6 +56,23 @@ class Settings(BaseSettings):
     ads_min_percentile: float = Field(0.8, ge=0.0, le=1.0)
     #: Log one JSON line per recommendation answer (tenant, user, config, arm) for A/B analysis.
     log_answers: bool = True
+    #: Events dated more than this after the server's receive time are refused (422): seconds
+    #: (`RECSYS_MAX_FUTURE_SKEW=3600`) or an ISO 8601 duration (`PT1H`, `P1D`).
+    max_future_skew: timedelta = Field(timedelta(days=1), ge=timedelta(0))
+    #: A scrape-only secret for GET /metrics (sent as X-API-Key or `Authorization: Bearer`). With API keys
+    #: and no metrics key, /metrics needs an admin key; an open (loopback-only) server leaves it open.
+    metrics_key: str | None = Field(None, min_length=16, max_length=256)
+
+    @field_validator("max_future_skew", mode="before")
+    @classmethod
+    def _seconds(cls, v: Any) -> Any:
+        # Environment variables are strings; pydantic reads a bare number only from a number.
+        if isinstance(v, str):
+            try:
+                return float(v)
+            except ValueError:
+                return v
+        return v
 
     @property
     def events_path(self) -> Path:
