@@ -3,6 +3,7 @@ in the one error shape (`ErrorOut`), what must never reach an endpoint:
 
 - a body over the size limit (413, before reading it when `Content-Length` says so, else as soon as the
   chunks read pass it), instead of the framework's plain-text 413;
+- a JSON body that is not UTF-8 (422, where the framework would answer a bare 400);
 - JSON with non-finite numbers (`NaN`, `Infinity`, `-Infinity`, which Python's `json` accepts but JSON does
   not) and strings holding lone UTF-16 surrogates (`"\\ud800"`, which cannot be stored or encoded as
   UTF-8), both 422, naming where in the body the bad value is.
@@ -55,7 +56,11 @@ def find_invalid_json_value(body: bytes) -> str | None:
     Pure: the caller decides the status. Non-parseable bodies return None (the framework reports them).
     """
     try:
-        parsed = json.loads(body, parse_constant=_reject_constant)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"the body is not valid UTF-8 (byte {exc.start}); JSON text must be UTF-8"
+    try:
+        parsed = json.loads(text, parse_constant=_reject_constant)
     except _NonFinite as exc:
         return f"the body holds the non-finite number {exc}; JSON numbers must be finite"
     except (ValueError, RecursionError):

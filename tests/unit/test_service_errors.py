@@ -50,6 +50,7 @@ def _stored(c: TestClient) -> int:
 @pytest.mark.parametrize("body, why", [
     (b'{"k": NaN}', "NaN"), (b'{"w": {"a": Infinity}}', "Infinity"), (b'[-Infinity]', "-Infinity"),
     (b'{"texts": ["ok", "\\ud800x"]}', "body.texts.1"), (b'{"\\udc00": 1}', "body.<key>"),
+    (b'{"texts": ["caf\xe9"]}', "not valid UTF-8"), (b"\xff\xfe{}", "not valid UTF-8"),
 ])
 def test_invalid_json_values_are_named(body: bytes, why: str):
     found = find_invalid_json_value(body)
