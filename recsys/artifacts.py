@@ -6,16 +6,20 @@ The bundle is immutable: every derived lookup (id maps, history slices, item fea
 
 from __future__ import annotations
 
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from recsys.config import BlendConfig, parse_config, read_config_file
 from recsys.data import schema as S
-from recsys.errors import ArtifactError, IndexMismatchError
+from recsys.errors import ArtifactError, ConfigError, IndexMismatchError
 from recsys.features.ids import IdMap
 from recsys.features.items import FEATURE_FILES, ItemFeatures
 from recsys.index import Manifest, VectorIndex, load_index, resolve_version
@@ -100,6 +104,26 @@ class Artifacts:
         return self.history.iloc[self.slices.get(user_id, slice(0, 0))]
 
 
+#: What the readers of parquet, npz, JSON, FAISS and LightGBM files raise on a damaged file.
+_UNREADABLE = (OSError, ValueError, RuntimeError, EOFError, KeyError, IndexError, zipfile.BadZipFile,
+               pa.ArrowException, ConfigError)
+
+
+@contextmanager
+def _reading(root: Path, what: str, *more: type[Exception]) -> Iterator[None]:
+    """Turn a reader's own exception for a damaged artifact (`_UNREADABLE`, or `more` for readers with their
+    own error class) into the one `ArtifactError`, naming the file."""
+    try:
+        yield
+    except ArtifactError:
+        raise
+    except (*_UNREADABLE, *more) as exc:
+        raise ArtifactError(
+            f"{root / what} cannot be read ({type(exc).__name__}: {exc}); rebuild it with `recsys build --data DIR "
+            f"--index {root.parent}`, or point `current` at a good version (`recsys rollback --index {root.parent}`)"
+        ) from exc
+
+
 def load_artifacts(
     index_dir: str | Path,
     *,
@@ -108,7 +132,9 @@ def load_artifacts(
     config: BlendConfig | None = None,
     mmap: bool = False,
 ) -> Artifacts:
-    """Load the version `index_dir` points to; refuse a model or dimension mismatch."""
+    """Load the version `index_dir` points to after verifying every file against its manifest (sizes and
+    content hashes, see `Manifest.verify`); refuse a model or dimension mismatch. A damaged file raises
+    `ArtifactError` naming it."""
     root = resolve_version(index_dir)
     manifest = Manifest.load(root)
     enc = manifest.encoder
@@ -121,40 +147,56 @@ def load_artifacts(
         raise IndexMismatchError(
             f"index {root} holds {enc.dim}-d vectors but the encoder produces {expect_dim}-d; rebuild the index"
         )
-    for name in manifest.files:
-        if not (root / name).is_file():
-            raise ArtifactError(f"{root / name} is missing; the index folder is incomplete, rebuild it")
-    item_table = VectorTable.load(root / FILES["item_vectors"], expect_model=enc.name, expect_dim=enc.dim)
-    user_table = VectorTable.load(root / FILES["user_vectors"], expect_model=enc.name, expect_dim=enc.dim)
-    texts = VectorTable.load(root / FILES["text_vectors"], expect_model=enc.name, expect_dim=enc.dim)
-    index = load_index(root / FILES["index"], manifest.index, mmap=mmap)
+    manifest.verify(root)
+    with _reading(root, FILES["item_vectors"]):
+        item_table = VectorTable.load(root / FILES["item_vectors"], expect_model=enc.name, expect_dim=enc.dim)
+    with _reading(root, FILES["user_vectors"]):
+        user_table = VectorTable.load(root / FILES["user_vectors"], expect_model=enc.name, expect_dim=enc.dim)
+    with _reading(root, FILES["text_vectors"]):
+        texts = VectorTable.load(root / FILES["text_vectors"], expect_model=enc.name, expect_dim=enc.dim)
+    with _reading(root, FILES["index"]):
+        index = load_index(root / FILES["index"], manifest.index, mmap=mmap)
     if index.dim != enc.dim or len(index) != manifest.index.count:
         raise IndexMismatchError(
             f"{root / FILES['index']} holds {len(index)} × {index.dim} vectors, manifest says "
             f"{manifest.index.count} × {enc.dim}; the folder is inconsistent, rebuild it"
         )
-    products = pd.read_parquet(root / FILES["products"])
+    with _reading(root, FILES["products"]):
+        products = pd.read_parquet(root / FILES["products"])
+        ids, titles = products[S.PRODUCT_ID], products[S.TITLE].to_numpy(dtype=object)
     if len(products) != len(item_table):
         raise ArtifactError(f"{root}: {len(products)} products but {len(item_table)} item vectors; rebuild")
-    from recsys.ranking.ltr.model import load_model  # lazy: lightgbm loads only for versions with a model
 
     if config is None:
-        config = parse_config(read_config_file(root / FILES["config"]), str(root / FILES["config"]))
-    history = pd.read_parquet(root / FILES["history"])
-    history = history.sort_values(S.USER_ID, kind="stable").reset_index(drop=True)
+        with _reading(root, FILES["config"]):
+            config = parse_config(read_config_file(root / FILES["config"]), str(root / FILES["config"]))
+    with _reading(root, FILES["history"]):
+        history = pd.read_parquet(root / FILES["history"])
+        history = history.sort_values(S.USER_ID, kind="stable").reset_index(drop=True)
+    feature_files = "{" + ",".join(sorted(FEATURE_FILES.values())) + "}"
+    with _reading(root, feature_files):
+        features = ItemFeatures.load(root, products, item_table.vectors, seed=manifest.tiebreak_seed)
+    ltr = None
+    if OPTIONAL_FILES["ltr_model"] in manifest.files:
+        import lightgbm  # lazy: lightgbm loads only for versions with a model
+
+        from recsys.ranking.ltr.model import load_model
+
+        with _reading(root, OPTIONAL_FILES["ltr_model"], lightgbm.basic.LightGBMError):
+            ltr = load_model(root)
     return Artifacts(
         root=root,
         manifest=manifest,
         products=products,
-        items=IdMap.of(products[S.PRODUCT_ID]),
-        features=ItemFeatures.load(root, products, item_table.vectors, seed=manifest.tiebreak_seed),
+        items=IdMap.of(ids),
+        features=features,
         index=index,
         users=IdMap(user_table.keys),
         user_vectors=user_table.vectors,
         history=history,
         slices=history_slices(history),
         config=config,
-        titles=products[S.TITLE].to_numpy(dtype=object),
+        titles=titles,
         text_vectors=texts,
-        ltr=load_model(root) if OPTIONAL_FILES["ltr_model"] in manifest.files else None,
+        ltr=ltr,
     )

@@ -40,7 +40,7 @@ from recsys.index import (
     tune_index,
 )
 from recsys.index.autotune import tuning_fields
-from recsys.index.manifest import DataInfo, EncoderInfo, IndexInfo, Lineage, RankerInfo, file_sha256
+from recsys.index.manifest import DataInfo, EncoderInfo, IndexInfo, Lineage, RankerInfo, file_digest
 from recsys.index.store import current_version, list_versions, new_version_name, staging
 from recsys.index.vectors import VectorTable
 from recsys.text.builders import product_texts, text_hashes
@@ -212,7 +212,7 @@ def write_version(index_dir: Path, plan: BuildPlan, enc: EncodedData, feats: Fea
         (tmp / FILES["config"]).write_text(ranker.config.model_dump_json(indent=2), encoding="utf-8")
         if ranker.model is not None:
             ranker.model.save(tmp)
-        files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir())}
+        files = {p.name: file_digest(p) for p in sorted(tmp.iterdir())}
         reuse = plan.reuse
         manifest = Manifest(
             name=name or index_dir.resolve().name,

@@ -1,21 +1,39 @@
-"""The typed, versioned manifest that makes an index folder self-describing."""
+"""The typed, versioned manifest that makes an index folder self-describing, and the check that a version's
+files are still the ones its build wrote.
+
+Every load verifies (`Manifest.verify`): each file's size always, and its content hash. The hash is xxh3-128
+(schema 3; several GB/s, so a load can afford it) or sha256 for entries of older schema-2 manifests. A
+digest is cached per file identity and state, (device, inode, size, mtime_ns, ctime_ns), so loading the same
+unchanged version again in one process does not rehash it, while any rewrite, truncation or replacement
+(new inode, or a new ctime, which no user call can set back) misses the cache and is hashed again.
+xxh3 detects accidental or partial rewrites, not a forger who can also rewrite manifest.json.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
+from collections.abc import Iterable
 from pathlib import Path
 
+import xxhash
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from recsys.errors import ArtifactError
 
 __all__ = ["Manifest", "EncoderInfo", "IndexInfo", "DataInfo", "Lineage", "RankerInfo", "TrialInfo", "MANIFEST_FILE",
-           "SCHEMA_VERSION", "file_sha256"]
+           "SCHEMA_VERSION", "READABLE_SCHEMAS", "file_digest", "file_sha256", "verify_file"]
 
 MANIFEST_FILE = "manifest.json"
 #: 2: stored item features gained transitions (trans.npz) and ages; the manifest records the ranker.
-SCHEMA_VERSION = 2
+#: 3: a file entry is "xxh3_128:<size>:<hex>" (size and fast hash) instead of a bare sha256.
+SCHEMA_VERSION = 3
+#: Schema 2 manifests differ only in their file entries (bare sha256 hex), which `verify` still checks.
+READABLE_SCHEMAS = (2, 3)
+FAST_HASH = "xxh3_128"
+_BLOCK = 4 << 20
 
 
 class _Frozen(BaseModel):
@@ -106,8 +124,8 @@ class Manifest(_Frozen):
     data: DataInfo
     blend_config_id: str
     encode_texts_per_s: float
-    files: dict[str, str]  # file name -> sha256
-    checksum: str  # sha256 over the sorted (name, sha256) pairs
+    files: dict[str, str]  # file name -> "xxh3_128:<size>:<hex>" (schema 2: a bare sha256 hex)
+    checksum: str  # sha256 over the sorted (name, entry) pairs
     parent: str | None = None
     lineage: Lineage = Lineage()
     ranker: RankerInfo = RankerInfo()
@@ -124,17 +142,19 @@ class Manifest(_Frozen):
             raise ArtifactError(f"{folder} has no {MANIFEST_FILE}; it is not an index version folder")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ArtifactError(f"{path} is not valid JSON ({exc}); rebuild with `recsys build`") from exc
-        if data.get("schema_version") != SCHEMA_VERSION:
+        except (OSError, ValueError) as exc:  # unreadable, not UTF-8 or not JSON
+            raise ArtifactError(f"{path} cannot be read as JSON ({exc}); {_fix(folder)}") from exc
+        if not isinstance(data, dict):
+            raise ArtifactError(f"{path} holds a JSON {type(data).__name__}, not a manifest object; {_fix(folder)}")
+        if data.get("schema_version") not in READABLE_SCHEMAS:
             raise ArtifactError(
-                f"{path} has manifest schema {data.get('schema_version')}, this recsys reads {SCHEMA_VERSION}; "
-                "rebuild the index with this version"
+                f"{path} has manifest schema {data.get('schema_version')}, this recsys reads "
+                f"{', '.join(map(str, READABLE_SCHEMAS))}; rebuild the index with this version"
             )
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ArtifactError(f"{path} is not a valid manifest: {exc.errors()[0]['msg']}") from exc
+            raise ArtifactError(f"{path} is not a valid manifest: {exc.errors()[0]['msg']}; {_fix(folder)}") from exc
 
     @staticmethod
     def checksum_of(files: dict[str, str]) -> str:
@@ -143,19 +163,97 @@ class Manifest(_Frozen):
             h.update(f"{name}\0{files[name]}\n".encode())
         return h.hexdigest()
 
-    def verify(self, folder: Path) -> None:
-        """Recompute every file hash; raise if any file is missing or changed."""
-        for name, digest in self.files.items():
-            path = folder / name
-            if not path.is_file():
-                raise ArtifactError(f"{path} is missing; the index folder is incomplete, rebuild it")
-            if file_sha256(path) != digest:
-                raise ArtifactError(f"{path} does not match its checksum in the manifest; rebuild the index")
+    def verify(self, folder: Path, names: Iterable[str] | None = None) -> None:
+        """Raise `ArtifactError` unless the file list matches `checksum` and every file in it (or only
+        `names`) is present with its recorded size and content hash."""
+        if Manifest.checksum_of(self.files) != self.checksum:
+            raise ArtifactError(f"{folder / MANIFEST_FILE}: its file list does not match its checksum (the "
+                                f"manifest was edited after the build); {_fix(folder)}")
+        for name in sorted(self.files) if names is None else names:
+            if name not in self.files:
+                raise ArtifactError(f"{folder / MANIFEST_FILE} does not list {name}; {_fix(folder)}")
+            if Path(name).name != name or name in (".", ".."):
+                raise ArtifactError(f"{folder / MANIFEST_FILE} lists {name!r}, which is not a file of the "
+                                    f"version folder; {_fix(folder)}")
+            verify_file(folder / name, self.files[name], fix=_fix(folder))
+
+
+def _fix(folder: Path) -> str:
+    root = folder.parent
+    return (f"rebuild it with `recsys build --data DIR --index {root}`, or point `current` at a good version "
+            f"(`recsys rollback --index {root}`)")
+
+
+def _hash_file(path: Path, algo: str) -> str:
+    """Read the whole file once and hash it (the only place that reads artifact bytes to verify them)."""
+    h = xxhash.xxh3_128() if algo == FAST_HASH else hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(_BLOCK):
+            h.update(block)
+    return h.hexdigest()
+
+
+_cache: dict[tuple[int, int, int, int, int, str], str] = {}
+_cache_lock = threading.Lock()
+_CACHE_MAX = 4096
+
+
+def _cached_hash(path: Path, st: os.stat_result, algo: str) -> str:
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, algo)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    digest = _hash_file(path, algo)
+    with _cache_lock:
+        if len(_cache) >= _CACHE_MAX:
+            _cache.pop(next(iter(_cache)))  # the oldest entry; versions loaded long ago go first
+        _cache[key] = digest
+    return digest
+
+
+def file_digest(path: Path) -> str:
+    """The schema-3 manifest entry of a file: "xxh3_128:<size>:<hex>"."""
+    st = path.stat()
+    return f"{FAST_HASH}:{st.st_size}:{_cached_hash(path, st, FAST_HASH)}"
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """The schema-2 manifest entry of a file: its bare sha256 hex."""
+    return _hash_file(path, "sha256")
+
+
+def _parse_entry(entry: str) -> tuple[str, int | None, str]:
+    """(algorithm, size or None, hex digest) of a manifest file entry of either schema."""
+    parts = entry.split(":")
+    if len(parts) == 1:
+        return "sha256", None, entry
+    if len(parts) == 3 and parts[0] == FAST_HASH and parts[1].isdigit():
+        return FAST_HASH, int(parts[1]), parts[2]
+    raise ValueError(f"unrecognised file entry {entry!r}")
+
+
+def verify_file(path: Path, entry: str, *, fix: str = "rebuild the index") -> None:
+    """Raise `ArtifactError` naming `path` unless it exists with the size and hash `entry` records."""
+    try:
+        algo, size, digest = _parse_entry(entry)
+    except ValueError as exc:
+        raise ArtifactError(f"{path}: the manifest's checksum entry is not readable ({exc}); {fix}") from exc
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ArtifactError(f"{path} is missing; the index folder is incomplete: {fix}") from None
+    except OSError as exc:
+        raise ArtifactError(f"{path} cannot be read ({exc}); {fix}") from exc
+    if not path.is_file():
+        raise ArtifactError(f"{path} is not a regular file; {fix}")
+    if size is not None and st.st_size != size:
+        raise ArtifactError(f"{path} does not match its checksum in the manifest: it holds {st.st_size:,} bytes, "
+                            f"the build wrote {size:,} (truncated or rewritten); {fix}")
+    try:
+        found = _cached_hash(path, st, algo)
+    except OSError as exc:
+        raise ArtifactError(f"{path} cannot be read ({exc}); {fix}") from exc
+    if found != digest:
+        raise ArtifactError(f"{path} does not match its checksum in the manifest ({algo} {found[:16]}…, the "
+                            f"build recorded {digest[:16]}…): its content was rewritten after the build; {fix}")

@@ -85,9 +85,10 @@ class Served:
         return rec
 
 
-def load_served(root: Path, tenant: str, store: EventStore, *, verify: bool = False,
-                expect: Served | None = None, ads: AdsSource | None = None) -> Served:
-    """Load, check and warm one index version; replay events committed after it was built."""
+def load_served(root: Path, tenant: str, store: EventStore, *, expect: Served | None = None,
+                ads: AdsSource | None = None) -> Served:
+    """Load (which verifies every file against the manifest), check and warm one index version; replay
+    events committed after it was built."""
     art = load_artifacts(root)
     if expect is not None:
         old, new = expect.art.manifest.encoder, art.manifest.encoder
@@ -95,8 +96,6 @@ def load_served(root: Path, tenant: str, store: EventStore, *, verify: bool = Fa
             raise ReloadRefusedError(
                 f"index {art.root} was built with encoder {new.name!r} ({new.dim}-d) but this server serves "
                 f"{old.name!r} ({old.dim}-d); rebuild with --encoder {old.name} or restart the server")
-    if verify:
-        art.manifest.verify(art.root)
     if len(art.index):
         _, ids = art.index.search(art.item_vectors[:1], 1)
         if int(ids[0][0]) < 0:
@@ -132,7 +131,7 @@ class Tenant:
                     if self.ads is not None:  # same index: re-read the campaigns file only
                         self.served = replace(old, ads=self.ads.matcher(old.art, old.encoder, store, self.name))
                     return old.version, old.version
-                new = load_served(root, self.name, store, verify=True, expect=old, ads=self.ads)
+                new = load_served(root, self.name, store, expect=old, ads=self.ads)
             except ReloadRefusedError:
                 raise
             except (RecsysError, OSError, ValueError, RuntimeError) as exc:
