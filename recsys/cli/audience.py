@@ -31,7 +31,11 @@ def read_opt_out(path: Path) -> list[str]:
     if not path.is_file():
         raise DataValidationError([Problem(str(path), "", "opt-out file not found; pass --opt-out FILE")])
     if path.suffix in (".parquet", ".csv"):
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
+        try:
+            frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid and pandas' ParserError are ValueErrors
+            raise DataValidationError([Problem(str(path), "", f"cannot read the opt-out table ({exc}); "
+                                                              "re-export it")]) from exc
         if "user_id" not in frame.columns:
             raise DataValidationError([Problem(str(path), "user_id", "the opt-out table needs a user_id column")])
         return [str(u) for u in frame["user_id"].dropna()]

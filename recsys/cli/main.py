@@ -185,17 +185,22 @@ def query(
 
 @app.command()
 def inspect(index: IndexOpt, as_json: JsonOpt = False,
-            verify: Annotated[bool, typer.Option("--verify")] = False) -> None:
-    """Show the manifest of the current index version and its file sizes."""
+            verify: Annotated[bool, typer.Option(
+                "--verify", help="Also read every artifact (a full load), beyond the size and hash check "
+                                 "every command does.")] = False) -> None:
+    """Show the manifest of the current index version and its file sizes (after checking them)."""
     from recsys.index import Manifest, list_versions, resolve_version
 
     root = resolve_version(index)
     manifest = Manifest.load(root)
+    manifest.verify(root)
     if verify:
-        manifest.verify(root)
+        from recsys.artifacts import load_artifacts
+
+        load_artifacts(root)
     sizes = {name: (root / name).stat().st_size for name in manifest.files}
     info = {"path": str(root), "versions": list_versions(root.parent), "manifest": manifest.model_dump(),
-            "sizes_bytes": sizes, "total_bytes": sum(sizes.values()), "verified": verify}
+            "sizes_bytes": sizes, "total_bytes": sum(sizes.values()), "verified": True, "loaded": verify}
     if as_json:
         print_json(info)
         return

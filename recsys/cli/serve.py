@@ -4,15 +4,61 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from recsys.cli.render import err
-from recsys.errors import ConfigError
+from recsys.errors import ConfigError, RecsysError
 
-__all__ = ["serve", "keys_app"]
+__all__ = ["serve", "keys_app", "StartupGuard"]
+
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+                   Awaitable[None]]
+
+class StartupGuard:
+    """An ASGI wrapper that keeps the `RecsysError` the app's start-up (its lifespan: keys, configs, every
+    tenant's index, verified) raised, so `serve` can exit with that error's code and one-line message.
+
+    Left alone, Starlette logs the traceback and uvicorn exits 3 whatever went wrong. Here a `RecsysError`
+    is reported to uvicorn as a failed start-up without the traceback, and `error` holds it; any other
+    exception keeps uvicorn's usual report."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.error: RecsysError | None = None
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Message]],
+                       send: Callable[[Message], Awaitable[None]]) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def hold_failure(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                held.append(message)  # sent below, once we know which exception it reports
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, hold_failure)
+        except RecsysError as exc:
+            if not held:
+                raise
+            self.error = exc
+            await send({"type": "lifespan.startup.failed", "message": ""})
+            return
+        except BaseException:
+            for message in held:
+                await send(message)
+            raise
+        for message in held:
+            await send(message)
+
 
 keys_app = typer.Typer(add_completion=False, no_args_is_help=True, help="API keys of the HTTP service.")
 
@@ -51,8 +97,17 @@ def serve(
     if keys is None:
         err.print(f"[yellow]warning:[/] {OPEN_MODE_WARNING}")
     err.print(f"serving {index} on http://{host}:{port} (docs at /docs), events in {settings.events_path}")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False,
-                timeout_graceful_shutdown=10)
+    guard = StartupGuard(create_app(settings))
+    server = uvicorn.Server(uvicorn.Config(guard, host=host, port=port, log_level=log_level, access_log=False,
+                                           timeout_graceful_shutdown=10))
+    try:
+        server.run()
+    except SystemExit:  # uvicorn's exit on a failed start-up: report the error that caused it instead
+        if guard.error is not None:
+            raise guard.error from None
+        raise
+    if guard.error is not None:
+        raise guard.error
 
 
 @keys_app.command("create")
