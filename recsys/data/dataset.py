@@ -17,6 +17,10 @@ left in both frames. What the normalisers do:
 Values the normalisers cannot fix (text where numbers belong, unparseable timestamps) are left as they
 are so that the validation message can name them.
 
+Future events. Loading refuses events dated more than ``max_future_skew`` (default one day) after the
+wall-clock time of the load (or an injected ``now``): an event from the future would outweigh every real
+one in the recency-weighted profiles and signals (see "Time bounds" in ``recsys.data.validation``).
+
 Event order. ``Dataset.events`` is sorted by (user_id, timestamp), and that order is each user's
 sequence (leave-one-out splits and "what follows what" features read it). Events of one user with the
 same timestamp are **never ordered by product id**: on data whose timestamps are days, or only an order,
@@ -52,7 +56,9 @@ import pandas as pd
 
 from recsys.data import schema
 from recsys.data.validation import (
+    DEFAULT_MAX_FUTURE_SKEW,
     blank_mask,
+    event_time_problems,
     non_number_mask,
     non_string_mask,
     parse_timestamps,
@@ -214,14 +220,22 @@ def validate_dataset(
     *,
     products_file: str = schema.PRODUCTS_FILE,
     events_file: str = schema.EVENTS_FILE,
+    now: pd.Timestamp | None = None,
+    max_future_skew: pd.Timedelta = DEFAULT_MAX_FUTURE_SKEW,
 ) -> None:
-    """Raise one ``DataValidationError`` listing every problem in both (normalised) frames."""
+    """Raise one ``DataValidationError`` listing every problem in both (normalised) frames, including events
+    dated more than ``max_future_skew`` after ``now`` (None: the wall-clock time of the call)."""
     problems = validate_products(products, products_file)
     # Without a usable product_id column every event would be "unknown": skip that check instead.
     catalogue: pd.Index | None = None
     if schema.PRODUCT_ID in products.columns and not non_string_mask(products[schema.PRODUCT_ID]).any():
         catalogue = pd.Index(products[schema.PRODUCT_ID].dropna())
     problems += validate_events(events, catalogue, events_file)
+    if schema.TIMESTAMP in events.columns:
+        problems += event_time_problems(
+            events[schema.TIMESTAMP], events_file, now=_utc_now(now), max_future_skew=max_future_skew,
+            clock="the wall-clock time of this load",
+            fix="Fix the clock or time zone that wrote them, or drop those rows.")
     if problems:
         raise DataValidationError(problems)
 
@@ -233,11 +247,30 @@ def make_dataset(
     *,
     same_time_order: SameTimeOrder = "auto",
     seed: int = 0,
+    now: pd.Timestamp | None = None,
+    max_future_skew: pd.Timedelta = DEFAULT_MAX_FUTURE_SKEW,
 ) -> Dataset:
-    """Normalise, validate and package in-memory frames; events sorted by (user, time), see "Event order"."""
+    """Normalise, validate and package in-memory frames; events sorted by (user, time), see "Event order".
+    Events more than ``max_future_skew`` after ``now`` (None: the wall-clock time) are refused."""
     _check_order(same_time_order)
     return _finish(normalize_products(products), normalize_events(events if events is not None else empty_events()),
-                   source, schema.PRODUCTS_FILE, schema.EVENTS_FILE, same_time_order, seed)
+                   source, schema.PRODUCTS_FILE, schema.EVENTS_FILE, same_time_order, seed,
+                   _TimeBound(_utc_now(now), max_future_skew))
+
+
+@dataclass(frozen=True)
+class _TimeBound:
+    """The clock events are checked against and how far after it they may be dated."""
+
+    now: pd.Timestamp
+    max_future_skew: pd.Timedelta
+
+
+def _utc_now(now: pd.Timestamp | None) -> pd.Timestamp:
+    if now is None:
+        return pd.Timestamp.now(tz="UTC")
+    now = pd.Timestamp(now)
+    return now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
 
 
 def _check_order(same_time_order: str) -> None:
@@ -290,8 +323,9 @@ def order_events(events: pd.DataFrame, same_time_order: SameTimeOrder = "auto", 
 
 
 def _finish(products: pd.DataFrame, events: pd.DataFrame, source: str, pfile: str, efile: str,
-            same_time_order: SameTimeOrder, seed: int) -> Dataset:
-    validate_dataset(products, events, products_file=pfile, events_file=efile)
+            same_time_order: SameTimeOrder, seed: int, bound: _TimeBound) -> Dataset:
+    validate_dataset(products, events, products_file=pfile, events_file=efile, now=bound.now,
+                     max_future_skew=bound.max_future_skew)
     events, applied = _sort_events(events, same_time_order, seed)
     return Dataset(products=products.reset_index(drop=True), events=events.reset_index(drop=True), source=source,
                    same_time_order=applied)
@@ -305,13 +339,17 @@ def _read(path: Path) -> tuple[pd.DataFrame | None, Problem | None]:
                                             "Re-export it as parquet.")
 
 
-def load_dataset(data_dir: str | Path, *, same_time_order: SameTimeOrder = "auto", seed: int = 0) -> Dataset:
+def load_dataset(data_dir: str | Path, *, same_time_order: SameTimeOrder = "auto", seed: int = 0,
+                 now: pd.Timestamp | None = None, max_future_skew: pd.Timedelta = DEFAULT_MAX_FUTURE_SKEW) -> Dataset:
     """Read, normalise and validate ``data_dir``; raise one ``DataValidationError`` listing every problem.
 
     Events come out sorted by (user, timestamp); same-timestamp events keep the file's row order, or get
     a seeded random order where that row order is id order (see "Event order" in the module docstring).
+    Events dated more than ``max_future_skew`` after ``now`` (None: the wall-clock time of the call) are
+    refused (see "Future events").
     """
     _check_order(same_time_order)
+    bound = _TimeBound(_utc_now(now), max_future_skew)
     folder = Path(data_dir)
     pfile, efile = folder / schema.PRODUCTS_FILE, folder / schema.EVENTS_FILE
     if not folder.is_dir():
@@ -327,4 +365,4 @@ def load_dataset(data_dir: str | Path, *, same_time_order: SameTimeOrder = "auto
     if read_problems or products is None or events is None:
         raise DataValidationError(read_problems)
     return _finish(normalize_products(products), normalize_events(events), str(folder), str(pfile), str(efile),
-                   same_time_order, seed)
+                   same_time_order, seed, bound)

@@ -8,6 +8,14 @@ report whatever the normaliser would not have fixed.
 Rows are named by 0-based position in the frame (for a freshly read parquet file: its row number).
 Timestamps must be datetimes or ISO 8601 strings; numbers (epoch seconds/ms/us) are rejected because
 their unit is ambiguous.
+
+Time bounds (``event_time_problems``). Profiles decay an event's weight by its age as of the time of the
+question, so one event dated far in the future would outweigh every real one for as long as it is stored.
+Events later than a clock (the build's wall-clock time, the server's receive time) plus a skew
+(``DEFAULT_MAX_FUTURE_SKEW``, one day: clients' clocks and time zones drift) are therefore refused. The
+service also refuses events before ``EARLIEST_EVENT`` (1990-01-01 UTC, older than web commerce): such
+values are nearly always a missing date written as epoch 0. The build does not apply that lower bound,
+because order-only datasets legitimately encode each user's sequence as seconds after 1970-01-01.
 """
 
 from __future__ import annotations
@@ -23,10 +31,14 @@ import pandas as pd
 from recsys.data import schema
 from recsys.errors import Problem
 
-__all__ = ["validate_products", "validate_events", "parse_timestamps", "blank_mask", "non_string_mask",
-           "non_number_mask"]
+__all__ = ["validate_products", "validate_events", "event_time_problems", "parse_timestamps", "blank_mask",
+           "non_string_mask", "non_number_mask", "DEFAULT_MAX_FUTURE_SKEW", "EARLIEST_EVENT"]
 
 _SHOWN = 3  # distinct bad values named in one message
+#: How far after the reference clock an event may be dated (see "Time bounds" in the module docstring).
+DEFAULT_MAX_FUTURE_SKEW = pd.Timedelta(days=1)
+#: The earliest event time the service accepts (see "Time bounds" in the module docstring).
+EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
 
 
 def _is_null(value: Any) -> bool:
@@ -102,8 +114,9 @@ def parse_timestamps(s: pd.Series) -> pd.Series | None:
     return pd.Series(parsed, index=s.index, name=s.name).dt.as_unit("us")
 
 
-def _rows_problem(file: str, s: pd.Series, mask: np.ndarray, expected: str, fix: str) -> Problem:
-    """One problem for all rows in ``mask``: names up to 3 distinct bad values and the first bad row."""
+def _rows_problem(file: str, s: pd.Series, mask: np.ndarray, expected: str, fix: str, row: str = "row") -> Problem:
+    """One problem for all rows in ``mask``: names up to 3 distinct bad values and the first bad row
+    (``row`` is what a row is called where it is shown, e.g. "event" for a request's list of events)."""
     positions = np.flatnonzero(mask)
     shown: dict[str, None] = {}
     for pos in positions:
@@ -114,7 +127,7 @@ def _rows_problem(file: str, s: pd.Series, mask: np.ndarray, expected: str, fix:
     found = f"{', '.join(shown)} in {n} row{'s' if n != 1 else ''}"
     first = int(positions[0])
     return Problem(file, str(s.name), f"expected {expected}; found {found}. {fix}",
-                   f"row {first}: {s.name}={_show(s.iloc[first])}")
+                   f"{row} {first}: {s.name}={_show(s.iloc[first])}")
 
 
 def _missing_columns(df: pd.DataFrame, required: tuple[str, ...], file: str) -> list[Problem]:
@@ -264,4 +277,47 @@ def _timestamp_problems(ts: pd.Series, file: str) -> list[Problem]:
     if unparseable.any():
         problems.append(_rows_problem(file, ts, unparseable, "an ISO 8601 timestamp such as '2018-08-22T10:00:00Z'",
                                       "Fix the value or drop those rows."))
+    return problems
+
+
+def _duration(d: pd.Timedelta) -> str:
+    """'1 day (86400 s)', '2 hours (7200 s)', '90 s'."""
+    seconds = d.total_seconds()
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = seconds / size
+            return f"{n:g} {unit}{'s' if n != 1 else ''} ({seconds:g} s)"
+    return f"{seconds:g} s"
+
+
+def event_time_problems(
+    ts: pd.Series,
+    file: str,
+    *,
+    now: pd.Timestamp,
+    max_future_skew: pd.Timedelta = DEFAULT_MAX_FUTURE_SKEW,
+    earliest: pd.Timestamp | None = None,
+    clock: str = "the current time",
+    fix: str = "Fix those timestamps or drop those rows.",
+    row: str = "row",
+) -> list[Problem]:
+    """Rows of ``ts`` dated more than ``max_future_skew`` after ``now``, or before ``earliest`` (None: no
+    lower bound); [] when none is. ``clock`` says in the message what ``now`` is (e.g. "the server's
+    receive time"). Values that do not parse are left to ``validate_events`` to report."""
+    parsed = parse_timestamps(ts)
+    if parsed is None or not len(parsed):
+        return []
+    problems = []
+    latest = now + max_future_skew
+    late = (parsed > latest).to_numpy(dtype=bool, na_value=False)
+    if late.any():
+        problems.append(_rows_problem(
+            file, ts, late, f"timestamps at most max_future_skew = {_duration(max_future_skew)} after {clock} "
+            f"{now.isoformat()}, i.e. no later than {latest.isoformat()}", fix, row))
+    if earliest is not None:
+        early = (parsed < earliest).to_numpy(dtype=bool, na_value=False)
+        if early.any():
+            problems.append(_rows_problem(
+                file, ts, early, f"timestamps on or after {earliest.isoformat()} (earlier ones are almost always "
+                "a missing date written as epoch 0)", fix, row))
     return problems

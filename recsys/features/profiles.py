@@ -100,6 +100,12 @@ def build_profiles(
     if n_users == 0:
         return UserProfiles(np.array([], dtype=object), np.zeros((0, dim), np.float32), np.zeros(0, bool))
     w = event_weights(events, as_of, params) if weights is None else np.asarray(weights, float)
+    # Only a user's weights relative to each other shape the direction. Dividing them by the user's
+    # largest |weight| keeps the sum clear of float32 underflow and of the no-vector threshold below,
+    # however long before `as_of` the history lies (online, ages run to the request time).
+    top = np.zeros(n_users)
+    np.maximum.at(top, users, np.abs(w))
+    w = np.divide(w, top[users], out=np.zeros_like(w), where=top[users] > 0)
     contrib = np.zeros((len(events), dim), dtype=np.float32)
     on_item = item_pos >= 0
     contrib[on_item] += params.item_weight * item_vectors[item_pos[on_item]]

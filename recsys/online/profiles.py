@@ -2,7 +2,11 @@
 the same pure `build_profiles` the build uses.
 
 Stored events that are already in the index (same product, type, time and text) are dropped, so an
-index rebuilt from the event log does not count them twice. New review and search texts are encoded
+index rebuilt from the event log does not count them twice. Event ages are measured from the time of the
+request (`now`), never from the newest event: with the newest event as the reference, a single event
+dated far ahead would make every real event look ancient and decay it to nothing. Measuring from a
+later reference only scales every weight of a user by the same factor (the decay is exponential), so
+the profile's direction is the one the build computed as of its own cutoff. New review and search texts are encoded
 with the index's encoder; texts the build already encoded are looked up by `text_hash`.
 """
 
@@ -88,13 +92,15 @@ def merge_history(indexed: pd.DataFrame, stored: pd.DataFrame, art: Artifacts) -
 
 
 def online_user(
-    user_id: str, art: Artifacts, stored: pd.DataFrame, config: BlendConfig, texts: TextVectors
+    user_id: str, art: Artifacts, stored: pd.DataFrame, config: BlendConfig, texts: TextVectors,
+    *, now: pd.Timestamp | None = None,
 ) -> UserState:
-    """Re-profile `user_id` from indexed history + `stored` events; as of the later of the index's
-    as-of time and the newest event, exactly as the build would."""
+    """Re-profile `user_id` from indexed history + `stored` events with the build's code, event ages
+    measured from `now` (the request time; None: the current time). Events dated after `now` (within the
+    ingest skew) count as brand new, never more."""
     hist = merge_history(art.user_history(user_id), stored, art)
     params = ProfileParams(**config.profile.model_dump())
-    as_of = max(pd.Timestamp(art.manifest.data.as_of), hist[S.TIMESTAMP].max())
+    as_of = pd.Timestamp.now(tz="UTC") if now is None else now
     clean = hist[S.TEXT].fillna("").astype(str).str.strip()
     has_text = (clean != "").to_numpy()
     text_vecs = np.zeros((len(hist), art.item_vectors.shape[1]), np.float32)

@@ -1,6 +1,10 @@
 """Event ingestion: validated as a whole, stored in one durable transaction, then applied to the live
 counters. The answer comes only after the commit, so an acknowledged event survives a crash; a batch
-with any bad row is refused entirely (422) and nothing is stored."""
+with any bad row is refused entirely (422) and nothing is stored.
+
+Event times are checked against the receive time of the request: an event dated more than
+`max_future_skew` after it, or before `EARLIEST_EVENT`, is refused (see "Time bounds" in
+`recsys.data.validation`), since profiles weigh events by their age as of the time of the question."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from fastapi import APIRouter, Request
 
 from recsys.data import schema as S
 from recsys.data.dataset import normalize_events
-from recsys.data.validation import validate_events
+from recsys.data.validation import EARLIEST_EVENT, event_time_problems, validate_events
 from recsys.errors import DataValidationError, Problem
 from recsys.service.ads import ad_event_problems
 from recsys.service.deps import SettingsDep, StoreDep, TenantDep
@@ -26,6 +30,7 @@ def _utc(ts: pd.Timestamp) -> pd.Timestamp:
 
 @router.post("/events", response_model=EventsAck)
 def ingest(batch: EventBatch, request: Request, tenant: TenantDep, store: StoreDep, settings: SettingsDep) -> EventsAck:
+    received = pd.Timestamp.now(tz="UTC")
     if len(batch.events) > settings.max_events_per_batch:
         raise DataValidationError([Problem(_FILE, "events", f"at most {settings.max_events_per_batch} events per "
                                            f"batch, got {len(batch.events)}", "split the batch")])
@@ -43,6 +48,12 @@ def ingest(batch: EventBatch, request: Request, tenant: TenantDep, store: StoreD
     if unknown.any():
         problems.append(Problem(_FILE, S.PRODUCT_ID, f"{int(unknown.sum())} product_id(s) not in the catalogue of "
                                 f"index {served.version}", ", ".join(pids[unknown].unique()[:5].tolist())))
+    problems += event_time_problems(
+        events[S.TIMESTAMP].reset_index(drop=True), _FILE, now=received,
+        max_future_skew=pd.Timedelta(settings.max_future_skew), earliest=EARLIEST_EVENT,
+        clock="the server's receive time", row="event",
+        fix="Check the client's clock and time zone (a timestamp without a zone is UTC); the server's limit is "
+            "its max_future_skew setting (RECSYS_MAX_FUTURE_SKEW).")
     if problems:
         raise DataValidationError(problems)
     ack = store.append(tenant.name, events)
