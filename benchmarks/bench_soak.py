@@ -1,0 +1,162 @@
+"""Soak test of `recsys serve`: a mixed read/write load on loopback for many minutes, reporting errors,
+latency and the server's memory minute by minute.
+
+    python benchmarks/bench_soak.py --minutes 10 [--items 20000] [--clients 8] [--out FILE]
+
+Builds the seeded synthetic catalogue of `bench_api.py` (hashing encoder, 384 dims), starts the real server
+as a subprocess and drives it with closed-loop keep-alive clients: 50% user recommendations, 15% similar
+items, 10% free-text queries, 10% user portraits, 15% event batches (1–20 events, known and a bounded set
+of new users, timestamps within the last day). Each minute records requests, errors (any non-2xx status),
+p50/p99 and the server's RSS. The verdict: 0 errors, and RSS after the first two minutes within 10% of its
+value at minute 2. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_api import REPO, build, level, machine  # noqa: E402
+
+WORDS = ["red mug", "wireless lamp", "leather shoe", "steel kettle", "organic tent", "compact stove",
+         "classic watch", "wooden desk", "premium brush", "black jacket"]
+
+
+def _request(method: str, path: str, body: object | None = None) -> bytes:
+    if body is None:
+        return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    data = json.dumps(body).encode()
+    head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n").encode()
+    return head + data
+
+
+def workload(n_items: int, n_users: int, seed: int = 0, size: int = 6000) -> tuple[list[bytes], list[str]]:
+    """Pre-built raw requests and their kinds (a new user pool of 2,000 keeps live state bounded)."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    reqs, kinds = [], []
+    for _ in range(size):
+        r = rng.random()
+        if r < 0.50:
+            reqs.append(_request("GET", f"/v1/users/u{rng.randrange(n_users)}/recommendations?k=10"))
+            kinds.append("user")
+        elif r < 0.65:
+            reqs.append(_request("GET", f"/v1/items/p{rng.randrange(n_items)}/similar?k=10"))
+            kinds.append("similar")
+        elif r < 0.75:
+            reqs.append(_request("POST", "/v1/recommendations", {"texts": [rng.choice(WORDS)], "k": 10}))
+            kinds.append("query")
+        elif r < 0.85:
+            reqs.append(_request("GET", f"/v1/users/u{rng.randrange(n_users)}/profile"))
+            kinds.append("profile")
+        else:
+            events = []
+            for _ in range(rng.randint(1, 20)):
+                user = f"u{rng.randrange(n_users)}" if rng.random() < 0.7 else f"soak{rng.randrange(2000)}"
+                ts = now - timedelta(seconds=rng.randrange(86_000))
+                events.append({"user_id": user, "product_id": f"p{rng.randrange(n_items)}",
+                               "event_type": rng.choice(["view", "click", "cart", "purchase"]),
+                               "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%SZ")})
+            reqs.append(_request("POST", "/v1/events", {"events": events}))
+            kinds.append("events")
+    return reqs, kinds
+
+
+def minute_row(minute: int, samples: list[tuple[int, float, int]], kinds: list[str], seconds: float,
+               rss: int) -> dict[str, object]:
+    lat = np.array([s[1] for s in samples]) * 1000 if samples else np.zeros(1)
+    errors = [s for s in samples if not 200 <= s[2] < 300]
+    by_status: dict[str, int] = {}
+    for s in errors:
+        by_status[str(s[2])] = by_status.get(str(s[2]), 0) + 1
+    return {"minute": minute, "requests": len(samples), "rps": round(len(samples) / seconds, 1),
+            "errors": len(errors), "error_statuses": by_status,
+            "p50_ms": round(float(np.percentile(lat, 50)), 2), "p99_ms": round(float(np.percentile(lat, 99)), 2),
+            "events_batches": sum(1 for s in samples if kinds[s[0]] == "events"), "rss_mb": round(rss / 2**20, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=int, default=10)
+    ap.add_argument("--items", type=int, default=20_000)
+    ap.add_argument("--users", type=int, default=5_000)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--minute-seconds", type=float, default=60.0, help="Length of one reporting period.")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-soak-"))
+    info = build(tmp / "index", args.items, args.users)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "recsys.cli.main", "serve", "--index", str(tmp / "index"),
+                             "--port", str(port), "--events-db", str(tmp / "ev.db"), "--no-answer-log",
+                             "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
+    rows: list[dict[str, object]] = []
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 600
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"server exited: {(tmp / 'serve.log').read_text()[-2000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("server not ready after 600 s")
+            time.sleep(0.5)
+        server = psutil.Process(proc.pid)
+        reqs, kinds = workload(args.items, args.users)
+        rss_start = server.memory_info().rss
+        for minute in range(1, args.minutes + 1):
+            t = time.perf_counter()
+            samples = asyncio.run(level("127.0.0.1", port, reqs, args.clients, args.minute_seconds, 0.0, 10**9))
+            row = minute_row(minute, samples, kinds, time.perf_counter() - t, server.memory_info().rss)
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        log.close()
+    base = rows[min(1, len(rows) - 1)]["rss_mb"]  # minute 2
+    later = [float(r["rss_mb"]) for r in rows[2:]] or [float(base)]  # type: ignore[arg-type]
+    drift = max(abs(x - float(base)) for x in later) / float(base)  # type: ignore[arg-type]
+    errors = sum(int(r["errors"]) for r in rows)  # type: ignore[call-overload]
+    report = {
+        "benchmark": "soak", "minutes": args.minutes, "minute_seconds": args.minute_seconds,
+        "clients": args.clients, "catalogue_items": args.items, "users": args.users,
+        "workload": "50% user recs, 15% similar, 10% text query, 10% profile, 15% event batches (1–20 events)",
+        "client": "closed loop, keep-alive HTTP/1.1, one connection per client, same machine",
+        "build": info, "rss_mb_at_start": round(rss_start / 2**20, 1), "per_minute": rows,
+        "verdict": {"errors": errors, "rss_mb_minute_2": base, "rss_max_drift_after_minute_2": round(drift, 4),
+                    "pass": errors == 0 and drift <= 0.10},
+        "machine": machine(),
+    }
+    out = args.out or REPO / "benchmarks" / "results" / "soak.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report["verdict"]), file=sys.stderr)
+    print(f"wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
