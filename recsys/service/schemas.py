@@ -40,6 +40,10 @@ class EventIn(_In):
     text: str = Field("", max_length=10_000)
     #: Ad events only: the campaign an impression or click belongs to (spend, frequency caps, pCTR).
     campaign_id: str | None = Field(None, min_length=1, max_length=256)
+    #: The client's id of this event, unique per tenant: an event whose id is already stored is skipped
+    #: (counted in `duplicates`), so a retried event is stored and counted once.
+    event_id: str | None = Field(None, min_length=1, max_length=256,
+                                 description="Client id of the event, unique per tenant; a repeat is skipped")
 
     @model_validator(mode="after")
     def _ad_event(self) -> EventIn:
@@ -67,10 +71,11 @@ class EventBatch(_In):
 
 
 class EventsAck(_Out):
-    accepted: int
+    accepted: int = Field(description="Events this batch stored")
     first_seq: int | None
     last_seq: int | None
     durable: bool = True
+    duplicates: int = Field(0, description="Events skipped because their event_id was already stored")
 
 
 class TextRequest(_In):

@@ -6,7 +6,16 @@ protocol later without touching the service.
 
 from __future__ import annotations
 
-from recsys.store.base import CAMPAIGN_ID, STORED_COLUMNS, AppendResult, EventStore
+from recsys.store.base import (
+    CAMPAIGN_ID,
+    EVENT_ID,
+    STORED_COLUMNS,
+    AppendResult,
+    EventStore,
+    IdempotencyConflictError,
+    IdempotencyKey,
+)
 from recsys.store.sqlite import SQLiteEventStore
 
-__all__ = ["EventStore", "AppendResult", "SQLiteEventStore", "STORED_COLUMNS", "CAMPAIGN_ID"]
+__all__ = ["EventStore", "AppendResult", "IdempotencyKey", "IdempotencyConflictError", "SQLiteEventStore",
+           "STORED_COLUMNS", "CAMPAIGN_ID", "EVENT_ID"]

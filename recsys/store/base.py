@@ -2,7 +2,17 @@
 
 Every method takes the tenant first: one tenant's events are never visible through another's calls.
 Frames going in are canonical, validated events (see `recsys.data.dataset`); frames coming out are canonical
-events plus `seq` (store order) and `received_at` (when the store committed them, UTC).
+events plus `seq` (store order), `received_at` (when the store committed them, UTC) and `event_id`.
+
+Exactly-once ingestion, for clients that retry:
+- An event may carry a client `event_id`, unique per tenant: an event whose id is already stored (by an
+  earlier call, or earlier in the same batch) is skipped and counted in `AppendResult.duplicates`, while
+  the rest of the batch is stored. Only what a call stored is in `AppendResult.stored`, so counters fed
+  from it never count a retried event twice.
+- A batch may carry an `IdempotencyKey`: the first call with that key stores the batch and, in the same
+  transaction, its `AppendResult`; a later call with the same key and the same batch (same fingerprint)
+  stores nothing and gets that result back (`replayed=True`); the same key with another batch raises
+  `IdempotencyConflictError`. Keys are kept as long as the events.
 """
 
 from __future__ import annotations
@@ -13,14 +23,33 @@ from typing import Final, Protocol, runtime_checkable
 import pandas as pd
 
 from recsys.data import schema as S
+from recsys.errors import RecsysError
 
-__all__ = ["EventStore", "AppendResult", "SEQ", "CAMPAIGN_ID", "RECEIVED_AT", "STORED_COLUMNS"]
+__all__ = ["EventStore", "AppendResult", "IdempotencyKey", "IdempotencyConflictError", "SEQ", "CAMPAIGN_ID",
+           "EVENT_ID", "RECEIVED_AT", "STORED_COLUMNS"]
 
 SEQ: Final = "seq"
 #: Optional column of appended frames: the ad campaign an impression/click belongs to.
 CAMPAIGN_ID: Final = "campaign_id"
+#: Optional column of appended frames: the client's id of the event, unique per tenant (null: none).
+EVENT_ID: Final = "event_id"
 RECEIVED_AT: Final = "received_at"
-STORED_COLUMNS: Final = (*S.EVENT_COLUMNS, SEQ, RECEIVED_AT)
+STORED_COLUMNS: Final = (*S.EVENT_COLUMNS, SEQ, RECEIVED_AT, EVENT_ID)
+
+
+class IdempotencyConflictError(RecsysError):
+    """An idempotency key was used again with a different batch than the one it first stored."""
+
+    exit_code = 2
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's key for one batch, and a fingerprint of that batch's content (e.g. a sha256)."""
+
+    key: str
+    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -31,12 +60,25 @@ class AppendResult:
     first_seq: int | None
     last_seq: int | None
     received_at: pd.Timestamp
+    #: Events skipped because their `event_id` was already stored (earlier, or earlier in the batch).
+    duplicates: int = 0
+    #: Per input row: whether this call stored it (all False for a replayed answer).
+    stored: tuple[bool, ...] = ()
+    #: The result recorded for an earlier call with the same idempotency key; this call stored nothing.
+    replayed: bool = False
 
 
 @runtime_checkable
 class EventStore(Protocol):
-    def append(self, tenant: str, events: pd.DataFrame) -> AppendResult:
-        """Store all rows in one transaction; return only after the commit is durable (all or nothing)."""
+    def append(self, tenant: str, events: pd.DataFrame, *, idempotency: IdempotencyKey | None = None
+               ) -> AppendResult:
+        """Store the rows in one transaction; return only after the commit is durable (all or nothing).
+        Rows whose `event_id` is already stored are skipped; with `idempotency`, see the module docstring."""
+        ...
+
+    def replay(self, tenant: str, idempotency: IdempotencyKey) -> AppendResult | None:
+        """The result recorded for this key (`replayed=True`), None when the key is new; raises
+        `IdempotencyConflictError` when the key was used for another batch."""
         ...
 
     def user_events(self, tenant: str, user_id: str, *, limit: int = 1000) -> pd.DataFrame:

@@ -4,10 +4,18 @@ Durability: WAL journal with `synchronous=FULL`, so a committed transaction's WA
 before `append` returns, and an acknowledged event survives SIGKILL or power loss. Readers get their
 own connection per thread (WAL lets them read while one writer commits); the writer connection is
 serialised by a lock. All SQL is parameterised.
+
+Exactly-once (see `recsys.store.base`): a partial UNIQUE index on (tenant, event_id) makes the database
+itself refuse a second copy of an identified event, and each row is inserted with `ON CONFLICT DO
+NOTHING`, which skips only such uniqueness conflicts (a NOT NULL violation still fails the whole batch).
+The `idempotency` table holds each (tenant, key)'s batch fingerprint and result, written in the same
+transaction as the events, so a crash can never leave events stored without their key or the reverse.
+Databases created before these existed get the column, index and table on open.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -17,7 +25,16 @@ import pandas as pd
 
 from recsys.data import schema as S
 from recsys.errors import ArtifactError
-from recsys.store.base import CAMPAIGN_ID, RECEIVED_AT, SEQ, STORED_COLUMNS, AppendResult
+from recsys.store.base import (
+    CAMPAIGN_ID,
+    EVENT_ID,
+    RECEIVED_AT,
+    SEQ,
+    STORED_COLUMNS,
+    AppendResult,
+    IdempotencyConflictError,
+    IdempotencyKey,
+)
 
 __all__ = ["SQLiteEventStore"]
 
@@ -35,6 +52,14 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_user ON events (tenant, user_id, seq);
 CREATE INDEX IF NOT EXISTS events_by_received ON events (tenant, received_us);
+CREATE TABLE IF NOT EXISTS idempotency (
+    tenant TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    PRIMARY KEY (tenant, key)
+);
 """
 #: Added for ads: the campaign an impression/click belongs to (NULL for organic events). Databases
 #: created before it get the column on open.
@@ -42,7 +67,13 @@ _ADS_COLUMN = "ALTER TABLE events ADD COLUMN campaign_id TEXT"
 _ADS_INDEX = (
     "CREATE INDEX IF NOT EXISTS events_by_campaign ON events (tenant, campaign_id) WHERE campaign_id IS NOT NULL"
 )
-_SELECT = "SELECT user_id, product_id, event_type, ts_us, rating, text, seq, received_us FROM events"
+#: Added for exactly-once ingestion: the client's event id, unique per tenant where given.
+_EVENT_ID_COLUMN = "ALTER TABLE events ADD COLUMN event_id TEXT"
+_EVENT_ID_INDEX = ("CREATE UNIQUE INDEX IF NOT EXISTS events_by_event_id ON events (tenant, event_id) "
+                   "WHERE event_id IS NOT NULL")
+_INSERT = ("INSERT INTO events (tenant, user_id, product_id, event_type, ts_us, rating, text, received_us, "
+           "campaign_id, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+_SELECT = "SELECT user_id, product_id, event_type, ts_us, rating, text, seq, received_us, event_id FROM events"
 
 
 def _us(ts: pd.Timestamp) -> int:
@@ -50,7 +81,7 @@ def _us(ts: pd.Timestamp) -> int:
 
 
 def _frame(rows: list[tuple]) -> pd.DataFrame:
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 8
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 9
     return pd.DataFrame({
         S.USER_ID: pd.Series(cols[0], dtype="str"),
         S.PRODUCT_ID: pd.Series(list(cols[1]), dtype="str"),  # NULL (product-less search) stays missing
@@ -60,7 +91,26 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
         S.TEXT: pd.Series(cols[5], dtype="str"),
         SEQ: pd.Series(cols[6], dtype="int64"),
         RECEIVED_AT: pd.to_datetime(pd.Series(cols[7], dtype="int64"), unit="us", utc=True),
+        EVENT_ID: pd.Series(list(cols[8]), dtype=object),
     })[list(STORED_COLUMNS)]
+
+
+def _optional(events: pd.DataFrame, col: str) -> list[str | None]:
+    if col not in events.columns:
+        return [None] * len(events)
+    return [None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
+            for v in events[col].astype(object)]
+
+
+def _result_json(r: AppendResult) -> str:
+    return json.dumps({"count": r.count, "first_seq": r.first_seq, "last_seq": r.last_seq,
+                       "duplicates": r.duplicates, "received_us": _us(r.received_at)})
+
+
+def _replayed(result: str, n_rows: int) -> AppendResult:
+    d = json.loads(result)
+    return AppendResult(d["count"], d["first_seq"], d["last_seq"],
+                        pd.Timestamp(d["received_us"] * 1000, tz="UTC"), d["duplicates"], (False,) * n_rows, True)
 
 
 class SQLiteEventStore:
@@ -80,6 +130,9 @@ class SQLiteEventStore:
             if CAMPAIGN_ID not in cols:
                 self._writer.execute(_ADS_COLUMN)
             self._writer.execute(_ADS_INDEX)
+            if EVENT_ID not in cols:
+                self._writer.execute(_EVENT_ID_COLUMN)
+            self._writer.execute(_EVENT_ID_INDEX)
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -99,34 +152,65 @@ class SQLiteEventStore:
             conn = self._local.conn = self._connect()
         return conn
 
-    def append(self, tenant: str, events: pd.DataFrame) -> AppendResult:
+    def append(self, tenant: str, events: pd.DataFrame, *, idempotency: IdempotencyKey | None = None
+               ) -> AppendResult:
         now = pd.Timestamp.now(tz="UTC")
         received = _us(now)
         pids = events[S.PRODUCT_ID].astype(object).where(events[S.PRODUCT_ID].notna(), None)
         ratings = events[S.RATING].astype(float)
-        camps = (events[CAMPAIGN_ID].astype(object).where(events[CAMPAIGN_ID].notna(), None)
-                 if CAMPAIGN_ID in events.columns else [None] * len(events))
         rows = [
             (tenant, u if isinstance(u, str) else None, None if p is None or p == "" else str(p), str(t), _us(ts),
-             None if np.isnan(r) else float(r), str(x or ""), received, None if c is None else str(c))
-            for u, p, t, ts, r, x, c in zip(events[S.USER_ID], pids, events[S.EVENT_TYPE], events[S.TIMESTAMP],
-                                            ratings, events[S.TEXT].fillna(""), camps, strict=True)
+             None if np.isnan(r) else float(r), str(x or ""), received, c, e)
+            for u, p, t, ts, r, x, c, e in zip(events[S.USER_ID], pids, events[S.EVENT_TYPE], events[S.TIMESTAMP],
+                                               ratings, events[S.TEXT].fillna(""), _optional(events, CAMPAIGN_ID),
+                                               _optional(events, EVENT_ID), strict=True)
         ]
-        if not rows:
+        if not rows and idempotency is None:
             return AppendResult(0, None, None, now)
         with self._write_lock:
             cur = self._writer.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
-                cur.executemany(
-                    "INSERT INTO events (tenant, user_id, product_id, event_type, ts_us, rating, text, received_us, "
-                    "campaign_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-                last = int(cur.execute("SELECT last_insert_rowid()").fetchone()[0])
+                if idempotency is not None and (seen := self._recorded(cur, tenant, idempotency)) is not None:
+                    cur.execute("ROLLBACK")
+                    return _replayed(seen, len(rows))
+                seqs: list[int] = []
+                stored: list[bool] = []
+                for row in rows:
+                    cur.execute(_INSERT, row)
+                    stored.append(cur.rowcount == 1)
+                    if stored[-1]:
+                        seqs.append(int(cur.lastrowid or 0))
+                result = AppendResult(len(seqs), min(seqs, default=None), max(seqs, default=None), now,
+                                      len(rows) - len(seqs), tuple(stored))
+                if idempotency is not None:
+                    cur.execute("INSERT INTO idempotency (tenant, key, fingerprint, result, created_us) "
+                                "VALUES (?, ?, ?, ?, ?)", (tenant, idempotency.key, idempotency.fingerprint,
+                                                           _result_json(result), received))
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
-        return AppendResult(len(rows), last - len(rows) + 1, last, now)
+        return result
+
+    @staticmethod
+    def _recorded(cur: sqlite3.Cursor, tenant: str, idempotency: IdempotencyKey) -> str | None:
+        """The result stored for this key (None: a new key); raises when it was stored for another batch."""
+        row = cur.execute("SELECT fingerprint, result, created_us FROM idempotency WHERE tenant = ? AND key = ?",
+                          (tenant, idempotency.key)).fetchone()
+        if row is None:
+            return None
+        if row[0] != idempotency.fingerprint:
+            first = pd.Timestamp(int(row[2]) * 1000, tz="UTC").isoformat()
+            raise IdempotencyConflictError(
+                f"idempotency key {idempotency.key!r} was first used at {first} for a different batch of events; "
+                "a key names one batch. Resend exactly that batch to get its answer again, or use a new key for a "
+                "new batch")
+        return str(row[1])
+
+    def replay(self, tenant: str, idempotency: IdempotencyKey) -> AppendResult | None:
+        seen = self._recorded(self._reader().cursor(), tenant, idempotency)
+        return None if seen is None else _replayed(seen, 0)
 
     def user_events(self, tenant: str, user_id: str, *, limit: int = 1000) -> pd.DataFrame:
         rows = self._reader().execute(
