@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 
 from recsys.cli.render import err, print_json, print_results
 from recsys.config import BlendConfig, load_config
@@ -253,7 +254,8 @@ def main() -> None:
     try:
         app()  # standalone: usage errors exit 2 with click's message
     except RecsysError as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        # The message is text, not rich markup: "products[price]" must print as written.
+        err.print(f"[red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
 
 

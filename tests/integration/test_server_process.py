@@ -63,6 +63,7 @@ def server(index: Path, tmp: Path, *extra: str, timeout: float = 90.0) -> Iterat
 def test_real_server_enforces_keys_and_reflects_events(tiny_index: Path, tmp_path: Path):
     keys = tmp_path / "keys.json"
     key, _ = create_key(keys, "default")
+    admin, _ = create_key(keys, "default", admin=True)
     with server(tiny_index, tmp_path, "--keys", str(keys)) as (base, _):
         h = {"X-API-Key": key}
         with httpx.Client(base_url=base, timeout=10.0) as c:
@@ -77,7 +78,8 @@ def test_real_server_enforces_keys_and_reflects_events(tiny_index: Path, tmp_pat
             assert c.post("/v1/events", json={"events": [ev]}, headers=h).status_code == 200
             after = c.get("/v1/users/u_coffee/recommendations?k=9", headers=h).json()["results"]
             assert "c3" not in [x["product_id"] for x in after]
-            assert "recsys_events_ingested_total" in c.get("/metrics").text
+            assert c.get("/metrics", headers=h).status_code == 403  # tenant keys do not see every tenant's series
+            assert "recsys_events_ingested_total" in c.get("/metrics", headers={"X-API-Key": admin}).text
             assert c.get("/docs").status_code == 200
 
 
