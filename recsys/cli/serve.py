@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from recsys.cli.render import err
 from recsys.errors import ConfigError, RecsysError
@@ -78,6 +80,12 @@ def serve(
     campaigns: Annotated[Path | None, typer.Option("--campaigns", help="Ad campaigns file, or a folder of "
                                                       "<tenant>.parquet|.jsonl: ads beside results.")] = None,
     ads_per_answer: Annotated[int, typer.Option("--ads-per-answer", min=0, max=20)] = 2,
+    metrics_key: Annotated[str | None, typer.Option(
+        "--metrics-key", envvar="RECSYS_METRICS_KEY", show_envvar=True,
+        help="Scrape-only secret for /metrics (≥ 16 characters); with --keys, /metrics otherwise needs an "
+             "admin key.")] = None,
+    max_future_skew: Annotated[float, typer.Option(
+        "--max-future-skew", min=0.0, help="Seconds an event may be dated after the server's clock.")] = 86_400.0,
 ) -> None:
     """Serve recommendations over HTTP (OpenAPI docs at /docs)."""
     import uvicorn
@@ -91,9 +99,14 @@ def serve(
                           "create keys with `recsys keys create --keys FILE --tenant NAME`")
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings(index=index, events_db=events_db, config=config, keys=keys, host=host, port=port,
-                        max_k=max_k, log_answers=not quiet_answers, campaigns=campaigns,
-                        ads_per_answer=ads_per_answer)
+    try:
+        settings = Settings(index=index, events_db=events_db, config=config, keys=keys, host=host, port=port,
+                            max_k=max_k, log_answers=not quiet_answers, campaigns=campaigns,
+                            ads_per_answer=ads_per_answer, metrics_key=metrics_key,
+                            max_future_skew=timedelta(seconds=max_future_skew))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid server settings: {problems}") from exc
     if keys is None:
         err.print(f"[yellow]warning:[/] {OPEN_MODE_WARNING}")
     err.print(f"serving {index} on http://{host}:{port} (docs at /docs), events in {settings.events_path}")
