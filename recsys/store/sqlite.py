@@ -15,26 +15,15 @@ Databases created before these existed get the column, index and table on open.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from recsys.data import schema as S
 from recsys.errors import ArtifactError
-from recsys.store.base import (
-    CAMPAIGN_ID,
-    EVENT_ID,
-    RECEIVED_AT,
-    SEQ,
-    STORED_COLUMNS,
-    AppendResult,
-    IdempotencyConflictError,
-    IdempotencyKey,
-)
+from recsys.store.base import CAMPAIGN_ID, EVENT_ID, AppendResult, IdempotencyKey
+from recsys.store.rows import ad_frame, conflict, frame, replayed, result_json, rows, us
 
 __all__ = ["SQLiteEventStore"]
 
@@ -74,43 +63,6 @@ _EVENT_ID_INDEX = ("CREATE UNIQUE INDEX IF NOT EXISTS events_by_event_id ON even
 _INSERT = ("INSERT INTO events (tenant, user_id, product_id, event_type, ts_us, rating, text, received_us, "
            "campaign_id, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
 _SELECT = "SELECT user_id, product_id, event_type, ts_us, rating, text, seq, received_us, event_id FROM events"
-
-
-def _us(ts: pd.Timestamp) -> int:
-    return int(ts.value // 1000)
-
-
-def _frame(rows: list[tuple]) -> pd.DataFrame:
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 9
-    return pd.DataFrame({
-        S.USER_ID: pd.Series(cols[0], dtype="str"),
-        S.PRODUCT_ID: pd.Series(list(cols[1]), dtype="str"),  # NULL (product-less search) stays missing
-        S.EVENT_TYPE: pd.Series(cols[2], dtype="str"),
-        S.TIMESTAMP: pd.to_datetime(pd.Series(cols[3], dtype="int64"), unit="us", utc=True),
-        S.RATING: pd.Series(cols[4], dtype="float64"),
-        S.TEXT: pd.Series(cols[5], dtype="str"),
-        SEQ: pd.Series(cols[6], dtype="int64"),
-        RECEIVED_AT: pd.to_datetime(pd.Series(cols[7], dtype="int64"), unit="us", utc=True),
-        EVENT_ID: pd.Series(list(cols[8]), dtype=object),
-    })[list(STORED_COLUMNS)]
-
-
-def _optional(events: pd.DataFrame, col: str) -> list[str | None]:
-    if col not in events.columns:
-        return [None] * len(events)
-    return [None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
-            for v in events[col].astype(object)]
-
-
-def _result_json(r: AppendResult) -> str:
-    return json.dumps({"count": r.count, "first_seq": r.first_seq, "last_seq": r.last_seq,
-                       "duplicates": r.duplicates, "received_us": _us(r.received_at)})
-
-
-def _replayed(result: str, n_rows: int) -> AppendResult:
-    d = json.loads(result)
-    return AppendResult(d["count"], d["first_seq"], d["last_seq"],
-                        pd.Timestamp(d["received_us"] * 1000, tz="UTC"), d["duplicates"], (False,) * n_rows, True)
 
 
 class SQLiteEventStore:
@@ -155,17 +107,9 @@ class SQLiteEventStore:
     def append(self, tenant: str, events: pd.DataFrame, *, idempotency: IdempotencyKey | None = None
                ) -> AppendResult:
         now = pd.Timestamp.now(tz="UTC")
-        received = _us(now)
-        pids = events[S.PRODUCT_ID].astype(object).where(events[S.PRODUCT_ID].notna(), None)
-        ratings = events[S.RATING].astype(float)
-        rows = [
-            (tenant, u if isinstance(u, str) else None, None if p is None or p == "" else str(p), str(t), _us(ts),
-             None if np.isnan(r) else float(r), str(x or ""), received, c, e)
-            for u, p, t, ts, r, x, c, e in zip(events[S.USER_ID], pids, events[S.EVENT_TYPE], events[S.TIMESTAMP],
-                                               ratings, events[S.TEXT].fillna(""), _optional(events, CAMPAIGN_ID),
-                                               _optional(events, EVENT_ID), strict=True)
-        ]
-        if not rows and idempotency is None:
+        received = us(now)
+        batch = rows(tenant, events, received)
+        if not batch and idempotency is None:
             return AppendResult(0, None, None, now)
         with self._write_lock:
             cur = self._writer.cursor()
@@ -173,20 +117,20 @@ class SQLiteEventStore:
             try:
                 if idempotency is not None and (seen := self._recorded(cur, tenant, idempotency)) is not None:
                     cur.execute("ROLLBACK")
-                    return _replayed(seen, len(rows))
+                    return replayed(seen, len(batch))
                 seqs: list[int] = []
                 stored: list[bool] = []
-                for row in rows:
+                for row in batch:
                     cur.execute(_INSERT, row)
                     stored.append(cur.rowcount == 1)
                     if stored[-1]:
                         seqs.append(int(cur.lastrowid or 0))
                 result = AppendResult(len(seqs), min(seqs, default=None), max(seqs, default=None), now,
-                                      len(rows) - len(seqs), tuple(stored))
+                                      len(batch) - len(seqs), tuple(stored))
                 if idempotency is not None:
                     cur.execute("INSERT INTO idempotency (tenant, key, fingerprint, result, created_us) "
                                 "VALUES (?, ?, ?, ?, ?)", (tenant, idempotency.key, idempotency.fingerprint,
-                                                           _result_json(result), received))
+                                                           result_json(result), received))
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -201,22 +145,18 @@ class SQLiteEventStore:
         if row is None:
             return None
         if row[0] != idempotency.fingerprint:
-            first = pd.Timestamp(int(row[2]) * 1000, tz="UTC").isoformat()
-            raise IdempotencyConflictError(
-                f"idempotency key {idempotency.key!r} was first used at {first} for a different batch of events; "
-                "a key names one batch. Resend exactly that batch to get its answer again, or use a new key for a "
-                "new batch")
+            raise conflict(idempotency, row[2])
         return str(row[1])
 
     def replay(self, tenant: str, idempotency: IdempotencyKey) -> AppendResult | None:
         seen = self._recorded(self._reader().cursor(), tenant, idempotency)
-        return None if seen is None else _replayed(seen, 0)
+        return None if seen is None else replayed(seen, 0)
 
     def user_events(self, tenant: str, user_id: str, *, limit: int = 1000) -> pd.DataFrame:
-        rows = self._reader().execute(
+        records = self._reader().execute(
             f"SELECT * FROM ({_SELECT} WHERE tenant = ? AND user_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
             (tenant, user_id, int(limit))).fetchall()
-        return _frame(rows)
+        return frame(records)
 
     def has_user(self, tenant: str, user_id: str) -> bool:
         row = self._reader().execute("SELECT 1 FROM events WHERE tenant = ? AND user_id = ? LIMIT 1",
@@ -224,22 +164,16 @@ class SQLiteEventStore:
         return row is not None
 
     def received_since(self, tenant: str, since: pd.Timestamp) -> pd.DataFrame:
-        rows = self._reader().execute(f"{_SELECT} WHERE tenant = ? AND received_us > ? ORDER BY seq",
-                                      (tenant, _us(since))).fetchall()
-        return _frame(rows)
+        records = self._reader().execute(f"{_SELECT} WHERE tenant = ? AND received_us > ? ORDER BY seq",
+                                         (tenant, us(since))).fetchall()
+        return frame(records)
 
     def ad_events(self, tenant: str) -> pd.DataFrame:
         """Every stored impression/click that names a campaign: campaign_id, user_id, event_type, timestamp."""
-        rows = self._reader().execute(
+        records = self._reader().execute(
             "SELECT campaign_id, user_id, event_type, ts_us FROM events WHERE tenant = ? AND campaign_id IS NOT NULL "
             "ORDER BY seq", (tenant,)).fetchall()
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 4
-        return pd.DataFrame({
-            CAMPAIGN_ID: pd.Series(cols[0], dtype="str"),
-            S.USER_ID: pd.Series(cols[1], dtype="str"),
-            S.EVENT_TYPE: pd.Series(cols[2], dtype="str"),
-            S.TIMESTAMP: pd.to_datetime(pd.Series(cols[3], dtype="int64"), unit="us", utc=True),
-        })
+        return ad_frame(records)
 
     def count(self, tenant: str) -> int:
         return int(self._reader().execute("SELECT COUNT(*) FROM events WHERE tenant = ?", (tenant,)).fetchone()[0])
