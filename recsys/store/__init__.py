@@ -1,7 +1,8 @@
-"""Event stores: one interface (`EventStore`), an embedded SQLite backend behind it.
+"""Event stores: one interface (`EventStore`) and two backends behind it, embedded SQLite (the default) and
+a PostgreSQL server (`PostgresEventStore`, for several processes sharing one events database).
 
-Business logic (the service) talks to `EventStore` only, so a server database can implement the same
-protocol later without touching the service.
+Business logic (the service) talks to `EventStore` only; `open_event_store` picks the backend from the
+`--events-db` value (a `postgresql://` URL or a file path), so no flag is threaded through the service.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from recsys.store.base import (
     IdempotencyConflictError,
     IdempotencyKey,
 )
+from recsys.store.factory import open_event_store
+from recsys.store.postgres import PostgresEventStore
 from recsys.store.sqlite import SQLiteEventStore
 
 __all__ = ["EventStore", "AppendResult", "IdempotencyKey", "IdempotencyConflictError", "SQLiteEventStore",
-           "STORED_COLUMNS", "CAMPAIGN_ID", "EVENT_ID"]
+           "PostgresEventStore", "open_event_store", "STORED_COLUMNS", "CAMPAIGN_ID", "EVENT_ID"]
