@@ -21,9 +21,11 @@ from recsys.errors import ConfigError
 ads_app = typer.Typer(no_args_is_help=True, help="Ad campaigns: ads matched beside organic results.")
 
 
-def _events_db(index: Path, given: Path | None) -> Path | None:
+def _events_db(index: Path, given: str | None) -> Path | str | None:
+    from recsys.store.postgres import is_postgres_url
+
     if given is not None:
-        return given
+        return given if is_postgres_url(given) else Path(given)
     default = (index if index.is_dir() else index.parent) / "events.db"
     return default if default.is_file() else None
 
@@ -37,7 +39,8 @@ def match(
     item: Annotated[str | None, typer.Option("--item", help="Match on this product's page.")] = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Organic results.")] = 10,
     n_ads: Annotated[int, typer.Option("--ads", min=0, max=50, help="Most ads to return.")] = 2,
-    events_db: Annotated[Path | None, typer.Option("--events-db", help="SQLite events (ad spend).")] = None,
+    events_db: Annotated[str | None, typer.Option(
+        "--events-db", help="Events (ad spend): a SQLite file or postgresql://USER@HOST/DB.")] = None,
     floor: Annotated[float | None, typer.Option("--relevance-floor", min=-1.0, max=1.0,
                                                    help="Minimum cosine to the context [0.2].")] = None,
     percentile: Annotated[float | None, typer.Option("--min-percentile", min=0.0, max=1.0,
@@ -52,7 +55,7 @@ def match(
     from recsys.campaigns import load_campaigns
     from recsys.index import set_search_threads
     from recsys.recommender import Recommender
-    from recsys.store import SQLiteEventStore
+    from recsys.store import open_event_store
 
     if sum(x is not None for x in (user, text, item)) != 1:
         raise ConfigError("give exactly one of --user ID, --text \"...\" or --item PRODUCT_ID")
@@ -62,7 +65,7 @@ def match(
     db = _events_db(index, events_db)
     ad_events = None
     if db is not None:
-        store = SQLiteEventStore(db)
+        store = open_event_store(db)
         try:
             ad_events = store.ad_events(tenant)
         finally:

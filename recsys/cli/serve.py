@@ -71,7 +71,8 @@ def serve(
         str, typer.Option("--host", help="Address to listen on (open servers: loopback only).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
-    events_db: Annotated[Path | None, typer.Option("--events-db", help="SQLite events file [INDEX/events.db].")] = None,
+    events_db: Annotated[str | None, typer.Option(
+        "--events-db", help="Events store: a SQLite file [INDEX/events.db] or postgresql://USER@HOST/DB.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="Named blend configs and experiments.")] = None,
     keys: Annotated[Path | None, typer.Option("--keys", help="API keys file; without it the server runs open.")] = None,
     max_k: Annotated[int, typer.Option("--max-k", min=1)] = 100,
@@ -109,7 +110,7 @@ def serve(
         raise ConfigError(f"invalid server settings: {problems}") from exc
     if keys is None:
         err.print(f"[yellow]warning:[/] {OPEN_MODE_WARNING}")
-    err.print(f"serving {index} on http://{host}:{port} (docs at /docs), events in {settings.events_path}")
+    err.print(f"serving {index} on http://{host}:{port} (docs at /docs), events in {settings.events_label}")
     guard = StartupGuard(create_app(settings))
     server = uvicorn.Server(uvicorn.Config(guard, host=host, port=port, log_level=log_level, access_log=False,
                                            timeout_graceful_shutdown=10))

@@ -31,7 +31,7 @@ from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.routers import admin, events, health, recommend, users
 from recsys.service.settings import Settings, is_loopback
 from recsys.service.tenants import Tenant, discover_tenants, load_served
-from recsys.store import EventStore, SQLiteEventStore
+from recsys.store import EventStore, open_event_store
 
 __all__ = ["create_app", "OPEN_MODE_WARNING"]
 
@@ -48,7 +48,7 @@ def _start(app: FastAPI, settings: Settings, store: EventStore | None) -> None:
                           "listen on loopback (127.0.0.1); create keys with `recsys keys create`")
     roots = discover_tenants(settings.index, keyring.tenants if keyring else None)
     catalogs = BlendCatalog.for_tenants(settings.config, roots)
-    store = store or SQLiteEventStore(settings.events_path)
+    store = store or open_event_store(settings.events_path)
     tenants = {}
     for name, root in roots.items():
         ads = AdsSource.for_tenant(settings.campaigns, name, relevance_floor=settings.ads_relevance_floor,

@@ -4,12 +4,15 @@ overridable in code (tests build `Settings(index=...)` directly)."""
 from __future__ import annotations
 
 import ipaddress
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recsys.store.postgres import describe, is_postgres_url
 
 __all__ = ["Settings", "is_loopback"]
 
@@ -28,8 +31,9 @@ class Settings(BaseSettings):
 
     #: One index (a root with `current`, or a version folder) or a folder with one index root per tenant.
     index: Path
-    #: SQLite file for ingested events; default `<index>/events.db`.
-    events_db: Path | None = None
+    #: Where ingested events are stored: a SQLite file (default `<index>/events.db`) or a PostgreSQL server
+    #: (`postgresql://user[:password]@host[:port]/dbname`).
+    events_db: str | None = None
     #: Named blend configs and experiments (.json/.toml); see `recsys.config.catalog`.
     config: Path | None = None
     #: API keys file (`recsys keys create`); None runs open, single tenant, loopback only.
@@ -74,8 +78,21 @@ class Settings(BaseSettings):
                 return v
         return v
 
+    @field_validator("events_db", mode="before")
+    @classmethod
+    def _path_or_url(cls, v: Any) -> Any:
+        # A path object (tests, callers) names a SQLite file; pydantic would refuse it for a str field.
+        return os.fspath(v) if isinstance(v, os.PathLike) else v
+
     @property
-    def events_path(self) -> Path:
+    def events_path(self) -> Path | str:
+        """What `recsys.store.open_event_store` opens: the PostgreSQL URL as given, else the SQLite file."""
         if self.events_db is not None:
-            return self.events_db
+            return self.events_db if is_postgres_url(self.events_db) else Path(self.events_db)
         return (self.index if self.index.is_dir() else self.index.parent) / "events.db"
+
+    @property
+    def events_label(self) -> str:
+        """The events store for messages and logs: a PostgreSQL URL without its password."""
+        where = self.events_path
+        return describe(where) if isinstance(where, str) else str(where)
