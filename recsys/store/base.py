@@ -13,6 +13,12 @@ Exactly-once ingestion, for clients that retry:
   transaction, its `AppendResult`; a later call with the same key and the same batch (same fingerprint)
   stores nothing and gets that result back (`replayed=True`); the same key with another batch raises
   `IdempotencyConflictError`. Keys are kept as long as the events.
+
+Tailing, for processes that share one store: `events_after(tenant, seq, limit)` reads what was stored after a
+watermark, so each service process applies every event to its counters once, whichever process stored it. A
+watermark may only move past `seq` s if no event of the tenant with a lower seq can still appear, so a
+backend must make a tenant's seqs visible in increasing order: SQLite has one writer; PostgreSQL serialises
+a tenant's appends with a transaction-scoped advisory lock.
 """
 
 from __future__ import annotations
@@ -91,8 +97,19 @@ class EventStore(Protocol):
         """Events committed after `since` (to replay live counters after start-up or an index swap)."""
         ...
 
-    def ad_events(self, tenant: str) -> pd.DataFrame:
-        """Stored impressions/clicks naming a campaign (campaign_id, user_id, event_type, timestamp), in order."""
+    def events_after(self, tenant: str, after_seq: int, limit: int) -> pd.DataFrame:
+        """At most `limit` events with seq > `after_seq`, in seq order: the columns of `received_since` plus
+        `campaign_id` (null for organic events), so one frame feeds both the live counters and the ad ledger."""
+        ...
+
+    def last_seq(self, tenant: str) -> int:
+        """The highest seq stored for the tenant, 0 when it has none: where a newly loaded version's replay
+        ends and its tailing (`events_after`) starts."""
+        ...
+
+    def ad_events(self, tenant: str, *, through_seq: int | None = None) -> pd.DataFrame:
+        """Stored impressions/clicks naming a campaign (campaign_id, user_id, event_type, timestamp), in order;
+        with `through_seq`, only those with seq <= it."""
         ...
 
     def count(self, tenant: str) -> int: ...

@@ -5,8 +5,10 @@ Same semantics as `SQLiteEventStore`, checked by one contract suite (tests/unit/
 - Durability: each append is one transaction, committed before `append` returns; with the server's default
   `synchronous_commit=on` the commit is flushed to its WAL first.
 - Order: `seq` is an identity column, so it increases in insertion order. Events skipped as duplicates and
-  rolled-back batches use up identity values: `seq` has gaps, never repeats. Concurrent batches may commit in
-  another order than their `seq`s (SQLite has a single writer and cannot).
+  rolled-back batches use up identity values: `seq` has gaps, never repeats. A tenant's appends are serialised
+  by a transaction-scoped advisory lock on the tenant, so its batches commit in the order of their `seq`s (as
+  SQLite's single writer does) and a reader tailing `events_after` a watermark never misses a lower `seq`
+  committed later. Different tenants still append concurrently.
 - Exactly-once: the same partial UNIQUE index on (tenant, event_id) and `ON CONFLICT DO NOTHING`, one
   statement per row so a repeat later in the same batch is skipped like one in an earlier batch. A row the
   server refuses for another reason (a NOT NULL violation) rolls back the whole batch.
@@ -35,12 +37,15 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from recsys.errors import ArtifactError, ConfigError
 from recsys.store.base import AppendResult, IdempotencyKey
-from recsys.store.rows import ad_frame, conflict, frame, replayed, result_json, rows, us
+from recsys.store.rows import ad_frame, conflict, frame, replayed, result_json, rows, tail_frame, us
 
 __all__ = ["PostgresEventStore", "is_postgres_url"]
 
 #: Advisory-lock class (first of the two int4 keys) held while the schema is created: "rec" in ASCII.
 _SCHEMA_LOCK = (0x726563, 1)
+#: Held by each append for its tenant (second key: hashtext(tenant)), so a tenant's seqs commit in order.
+_APPEND_LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
+_APPEND_LOCK_CLASS = 0x726564
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS recsys_events (
@@ -79,6 +84,10 @@ _CLAIM_KEY = ("INSERT INTO recsys_idempotency (tenant, key, fingerprint, result,
               "VALUES (%s, %s, %s, '', %s) ON CONFLICT (tenant, key) DO NOTHING RETURNING 1")
 _SELECT = ("SELECT user_id, product_id, event_type, ts_us, rating, text, seq, received_us, event_id "
            "FROM recsys_events")
+_TAIL = ("SELECT user_id, product_id, event_type, ts_us, rating, text, seq, received_us, event_id, campaign_id "
+         "FROM recsys_events WHERE tenant = %s AND seq > %s ORDER BY seq LIMIT %s")
+#: Larger than any seq (a BIGINT identity).
+_MAX_SEQ = 2**63 - 1
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -159,6 +168,7 @@ class PostgresEventStore:
         if not batch and idempotency is None:
             return AppendResult(0, None, None, now)
         with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute(_APPEND_LOCK, (_APPEND_LOCK_CLASS, tenant))
             if idempotency is not None:
                 cur.execute(_CLAIM_KEY, (tenant, idempotency.key, idempotency.fingerprint, received))
                 # Nothing claimed: a committed call stored this key (one in flight was waited for), so
@@ -217,11 +227,18 @@ class PostgresEventStore:
         return frame(self._fetch(f"{_SELECT} WHERE tenant = %s AND received_us > %s ORDER BY seq",
                                  (tenant, us(since))))
 
-    def ad_events(self, tenant: str) -> pd.DataFrame:
+    def events_after(self, tenant: str, after_seq: int, limit: int) -> pd.DataFrame:
+        return tail_frame(self._fetch(_TAIL, (tenant, int(after_seq), int(limit))))
+
+    def last_seq(self, tenant: str) -> int:
+        return int(self._fetch("SELECT COALESCE(MAX(seq), 0) FROM recsys_events WHERE tenant = %s", (tenant,))[0][0])
+
+    def ad_events(self, tenant: str, *, through_seq: int | None = None) -> pd.DataFrame:
         """Every stored impression/click that names a campaign: campaign_id, user_id, event_type, timestamp."""
         return ad_frame(self._fetch(
             "SELECT campaign_id, user_id, event_type, ts_us FROM recsys_events "
-            "WHERE tenant = %s AND campaign_id IS NOT NULL ORDER BY seq", (tenant,)))
+            "WHERE tenant = %s AND campaign_id IS NOT NULL AND seq <= %s ORDER BY seq",
+            (tenant, _MAX_SEQ if through_seq is None else int(through_seq))))
 
     def count(self, tenant: str) -> int:
         return int(self._fetch("SELECT COUNT(*) FROM recsys_events WHERE tenant = %s", (tenant,))[0][0])

@@ -24,7 +24,7 @@ from recsys.store.base import (
     IdempotencyKey,
 )
 
-__all__ = ["Row", "us", "rows", "frame", "ad_frame", "result_json", "replayed", "conflict"]
+__all__ = ["Row", "us", "rows", "frame", "tail_frame", "ad_frame", "result_json", "replayed", "conflict"]
 
 #: One event as both backends insert it: tenant, user_id, product_id, event_type, ts_us, rating, text,
 #: received_us, campaign_id, event_id.
@@ -70,6 +70,13 @@ def frame(records: list[tuple]) -> pd.DataFrame:
         RECEIVED_AT: pd.to_datetime(pd.Series(cols[7], dtype="int64"), unit="us", utc=True),
         EVENT_ID: pd.Series(list(cols[8]), dtype=object),
     })[list(STORED_COLUMNS)]
+
+
+def tail_frame(records: list[tuple]) -> pd.DataFrame:
+    """Rows of `frame`'s nine columns plus campaign_id, as `EventStore.events_after` returns them."""
+    out = frame([r[:9] for r in records])
+    out[CAMPAIGN_ID] = pd.Series([r[9] for r in records], dtype=object)
+    return out
 
 
 def ad_frame(records: list[tuple]) -> pd.DataFrame:

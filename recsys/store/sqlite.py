@@ -23,7 +23,7 @@ import pandas as pd
 
 from recsys.errors import ArtifactError
 from recsys.store.base import CAMPAIGN_ID, EVENT_ID, AppendResult, IdempotencyKey
-from recsys.store.rows import ad_frame, conflict, frame, replayed, result_json, rows, us
+from recsys.store.rows import ad_frame, conflict, frame, replayed, result_json, rows, tail_frame, us
 
 __all__ = ["SQLiteEventStore"]
 
@@ -63,6 +63,10 @@ _EVENT_ID_INDEX = ("CREATE UNIQUE INDEX IF NOT EXISTS events_by_event_id ON even
 _INSERT = ("INSERT INTO events (tenant, user_id, product_id, event_type, ts_us, rating, text, received_us, "
            "campaign_id, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
 _SELECT = "SELECT user_id, product_id, event_type, ts_us, rating, text, seq, received_us, event_id FROM events"
+_TAIL = ("SELECT user_id, product_id, event_type, ts_us, rating, text, seq, received_us, event_id, campaign_id "
+         "FROM events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?")
+#: Larger than any seq (SQLite's rowid is a signed 64-bit integer).
+_MAX_SEQ = 2**63 - 1
 
 
 class SQLiteEventStore:
@@ -168,11 +172,20 @@ class SQLiteEventStore:
                                          (tenant, us(since))).fetchall()
         return frame(records)
 
-    def ad_events(self, tenant: str) -> pd.DataFrame:
+    def events_after(self, tenant: str, after_seq: int, limit: int) -> pd.DataFrame:
+        # seq is the rowid: a range scan of the primary key. One writer at a time commits seqs in order.
+        return tail_frame(self._reader().execute(_TAIL, (tenant, int(after_seq), int(limit))).fetchall())
+
+    def last_seq(self, tenant: str) -> int:
+        row = self._reader().execute("SELECT seq FROM events WHERE tenant = ? ORDER BY seq DESC LIMIT 1",
+                                     (tenant,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def ad_events(self, tenant: str, *, through_seq: int | None = None) -> pd.DataFrame:
         """Every stored impression/click that names a campaign: campaign_id, user_id, event_type, timestamp."""
         records = self._reader().execute(
             "SELECT campaign_id, user_id, event_type, ts_us FROM events WHERE tenant = ? AND campaign_id IS NOT NULL "
-            "ORDER BY seq", (tenant,)).fetchall()
+            "AND seq <= ? ORDER BY seq", (tenant, _MAX_SEQ if through_seq is None else int(through_seq))).fetchall()
         return ad_frame(records)
 
     def count(self, tenant: str) -> int:
