@@ -18,10 +18,11 @@ Same semantics as `SQLiteEventStore`, checked by one contract suite (tests/unit/
 - Times are integer microseconds (BIGINT) as in SQLite, read back through the same `recsys.store.rows`.
 
 Connections come from a `psycopg_pool.ConnectionPool` (autocommit; writes open an explicit transaction), so
-threads of the service share a bounded number of server connections. The tables (`recsys_events`,
-`recsys_idempotency`) are created on open under a transaction-scoped advisory lock, so processes starting at
-once do not race on `CREATE ... IF NOT EXISTS`. All SQL is parameterised. A server that cannot be reached
-raises `ArtifactError` (HTTP 503, exit 4) naming the server without its password, never a driver traceback.
+threads of the service share a bounded number of server connections; each is checked before use. The
+tables (`recsys_events`, `recsys_idempotency`) are created on open under a transaction-scoped advisory lock,
+so processes starting at once do not race on `CREATE ... IF NOT EXISTS`. All SQL is parameterised. A server
+that cannot be reached raises `ArtifactError` (HTTP 503, exit 4) naming the server without its password,
+never a driver traceback.
 """
 
 from __future__ import annotations
@@ -127,9 +128,11 @@ class PostgresEventStore:
                 self._create_schema(conn)
         except psycopg.Error as exc:
             raise self._cannot_open(exc) from None
+        # `check` replaces a connection the server closed (a restart, a failover) before it is handed out,
+        # at the cost of one round trip per call, so a restarted server costs no failed request.
         self._pool = ConnectionPool(dsn, min_size=min_size, max_size=max_size, timeout=timeout,
                                     kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout))},
-                                    name="recsys-events", open=False)
+                                    check=ConnectionPool.check_connection, name="recsys-events", open=False)
         try:
             self._pool.open(wait=True, timeout=timeout)
         except PoolTimeout as exc:
