@@ -211,6 +211,26 @@ def test_ad_events_are_the_events_naming_a_campaign_in_order(store: EventStore):
     assert len(store.ad_events("other")) == 0
 
 
+def test_events_after_tails_a_tenant_past_a_watermark_and_last_seq_is_its_end(store: EventStore):
+    assert store.last_seq("t") == 0 and len(store.events_after("t", 0, 10)) == 0
+    ev = _events(3)
+    ev[CAMPAIGN_ID] = pd.Series(["mugs", None, None], dtype=object)
+    first = store.append("t", ev)
+    store.append("other", _events(2))
+    second = store.append("t", _events(2, user="u2"))
+    assert store.last_seq("t") == second.last_seq
+    tail = store.events_after("t", 0, 100)
+    assert list(tail.columns) == [*STORED_COLUMNS, CAMPAIGN_ID] and len(tail) == 5
+    assert tail["seq"].is_monotonic_increasing and tail[CAMPAIGN_ID].tolist()[:2] == ["mugs", None]
+    assert {c: str(t) for c, t in tail.drop(columns=[CAMPAIGN_ID]).dtypes.items()} == STORED_DTYPES
+    page = store.events_after("t", 0, 2)
+    rest = store.events_after("t", int(page["seq"].iloc[-1]), 100)
+    assert page["seq"].tolist() + rest["seq"].tolist() == tail["seq"].tolist()  # pages in order, no gaps
+    assert set(store.events_after("t", first.last_seq or 0, 100)[S.USER_ID]) == {"u2"}
+    assert store.ad_events("t", through_seq=(first.first_seq or 0) - 1).empty
+    assert store.ad_events("t", through_seq=first.last_seq)[CAMPAIGN_ID].tolist() == ["mugs"]
+
+
 def test_count_and_has_user(store: EventStore):
     assert store.count("t") == 0 and not store.has_user("t", "u1")
     store.append("t", _events(2))
