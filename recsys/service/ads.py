@@ -47,9 +47,11 @@ class AdsSource:
                 return cls(campaigns / f"{tenant}{suffix}", params)
         return None
 
-    def matcher(self, art: Artifacts, encoder: Encoder, store: EventStore, tenant: str) -> AdMatcher:
-        return AdMatcher.build(art, load_campaigns(self.path), encoder, ad_events=store.ad_events(tenant),
-                               params=self.params)
+    def matcher(self, art: Artifacts, encoder: Encoder, store: EventStore, tenant: str, *,
+                through_seq: int | None = None) -> AdMatcher:
+        """Campaigns encoded, with a ledger replayed from the ad events stored up to `through_seq` (all)."""
+        return AdMatcher.build(art, load_campaigns(self.path), encoder,
+                               ad_events=store.ad_events(tenant, through_seq=through_seq), params=self.params)
 
 
 def ad_event_problems(ad_events: pd.DataFrame, matcher: AdMatcher | None, file: str) -> list[Problem]:

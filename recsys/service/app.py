@@ -1,13 +1,19 @@
 """The app factory: `create_app(settings)` wires routers, error mapping (every error answer is an `ErrorOut`,
 unexpected exceptions included), the body guard (size limit, non-finite numbers, invalid Unicode: see
 `recsys.service.body`) and metrics; its lifespan loads keys, each tenant's blend configs, the event store
-and every tenant's index once into `app.state`."""
+and every tenant's index once into `app.state`, and runs the thread that follows each tenant's `current`
+pointer (`recsys.service.follow`).
+
+`app_from_env` is the same app for `recsys serve --workers N`: each uvicorn worker process imports it by name
+and builds its `Settings` from the `RECSYS_*` environment that `serve` set."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio
 from fastapi import FastAPI
@@ -15,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from recsys import __version__
+from recsys.artifacts import load_artifacts
 from recsys.config.catalog import BlendCatalog
 from recsys.errors import ConfigError, RecsysError
 from recsys.index import set_search_threads
@@ -26,6 +33,7 @@ from recsys.service.errors import (
     recsys_error_handler,
     request_validation_handler,
 )
+from recsys.service.follow import IndexFollower
 from recsys.service.keys import KeyRing
 from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.routers import admin, events, health, recommend, users
@@ -33,27 +41,45 @@ from recsys.service.settings import Settings, is_loopback
 from recsys.service.tenants import Tenant, discover_tenants, load_served
 from recsys.store import EventStore, open_event_store
 
-__all__ = ["create_app", "OPEN_MODE_WARNING"]
+__all__ = ["create_app", "app_from_env", "check_startup", "OPEN_MODE_WARNING"]
 
 log = logging.getLogger("recsys.service")
 OPEN_MODE_WARNING = ("no --keys given: running OPEN (no API keys, every caller is admin), single tenant, "
                      "loopback only")
 
 
-def _start(app: FastAPI, settings: Settings, store: EventStore | None) -> None:
-    set_search_threads(settings.search_threads)
+def _prepare(settings: Settings) -> tuple[KeyRing | None, dict[str, Path], dict[str, BlendCatalog]]:
+    """Keys, tenants and their blend configs, refusing an open server off loopback."""
     keyring = KeyRing.load(settings.keys) if settings.keys is not None else None
     if keyring is None and not is_loopback(settings.host):
         raise ConfigError(f"refusing to serve on {settings.host} without --keys: an open server may only "
                           "listen on loopback (127.0.0.1); create keys with `recsys keys create`")
     roots = discover_tenants(settings.index, keyring.tenants if keyring else None)
-    catalogs = BlendCatalog.for_tenants(settings.config, roots)
+    return keyring, roots, BlendCatalog.for_tenants(settings.config, roots)
+
+
+def check_startup(settings: Settings) -> None:
+    """What `recsys serve --workers N` checks once before starting its workers, so a bad keys file, config,
+    campaigns path, event store or index exits with its own code and message instead of N workers failing
+    alike: everything `_start` reads, every tenant's index loaded (so verified) and let go again, without
+    loading the encoders (each worker loads its own)."""
+    _, roots, _ = _prepare(settings)
+    for name, root in roots.items():
+        AdsSource.for_tenant(settings.campaigns, name, relevance_floor=settings.ads_relevance_floor,
+                             min_percentile=settings.ads_min_percentile)
+        load_artifacts(root, mmap=True)
+    open_event_store(settings.events_path).close()
+
+
+def _start(app: FastAPI, settings: Settings, store: EventStore | None) -> None:
+    set_search_threads(settings.search_threads)
+    keyring, roots, catalogs = _prepare(settings)
     store = store or open_event_store(settings.events_path)
     tenants = {}
     for name, root in roots.items():
         ads = AdsSource.for_tenant(settings.campaigns, name, relevance_floor=settings.ads_relevance_floor,
                                    min_percentile=settings.ads_min_percentile)
-        served = load_served(root, name, store, ads=ads)
+        served = load_served(root, name, store, ads=ads, sync_interval=settings.sync_interval)
         tenants[name] = Tenant(name, root, served, ads)
         app.state.metrics.set_version(name, served.version)
         log.info("tenant %s: serving index %s (%d items)", name, served.version, len(served.art.products))
@@ -63,6 +89,21 @@ def _start(app: FastAPI, settings: Settings, store: EventStore | None) -> None:
     app.state.ready = True
 
 
+def _follower(app: FastAPI, settings: Settings) -> IndexFollower | None:
+    """Start polling every tenant's `current` pointer (None when `reload_poll_interval` is 0)."""
+    if settings.reload_poll_interval <= 0:
+        return None
+    metrics = app.state.metrics
+
+    def switched(tenant: str, old: str, new: str) -> None:
+        metrics.reloads.labels(tenant, "ok").inc()
+        metrics.set_version(tenant, new, old)
+        log.info("tenant %s: switched from index %s to %s (its current pointer moved)", tenant, old, new)
+
+    return IndexFollower(app.state.tenants, app.state.store, settings.reload_poll_interval, on_switch=switched,
+                         on_refused=lambda tenant: metrics.reloads.labels(tenant, "refused").inc()).start()
+
+
 def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAPI:
     """`store` overrides the SQLite store named by the settings (tests, another engine)."""
 
@@ -70,10 +111,13 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         await anyio.to_thread.run_sync(_start, app, settings, store)
+        follower = _follower(app, settings)
         try:
             yield
         finally:
             app.state.ready = False
+            if follower is not None:
+                follower.stop()
             app.state.store.close()
 
     app = FastAPI(title="recsys", version=__version__, lifespan=lifespan,
@@ -88,3 +132,12 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts the guard's refusals
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app for one worker of `recsys serve --workers N` (a uvicorn factory): `Settings` from `RECSYS_*`,
+    and the log level `serve` was given from `RECSYS_LOG_LEVEL` (a worker is a fresh interpreter)."""
+    level = os.environ.get("RECSYS_LOG_LEVEL")
+    if level:
+        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(Settings())  # `index` comes from RECSYS_INDEX

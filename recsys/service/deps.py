@@ -1,10 +1,14 @@
 """Request dependencies: who is calling (API key → tenant), which tenant state they may touch, and
-request limits. All are `async def`: they do no blocking work, so they need no threadpool hop."""
+request limits. All are `async def`: they do no blocking work, so they need no threadpool hop, except the
+tenant's event sync when it is due (at most once per `sync_interval`, see `recsys.service.feed`), which
+runs in the threadpool."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Header, Request
 
 from recsys.config.catalog import BlendCatalog
@@ -15,7 +19,9 @@ from recsys.service.settings import Settings
 from recsys.service.tenants import Tenant
 from recsys.store import EventStore
 
-__all__ = ["CallerDep", "AdminDep", "TenantDep", "StoreDep", "CatalogDep", "SettingsDep", "check_k"]
+__all__ = ["CallerDep", "AdminDep", "TenantDep", "StoreDep", "CatalogDep", "SettingsDep", "check_k", "sync_events"]
+
+log = logging.getLogger("recsys.service")
 
 
 def _state(request: Request, name: str):
@@ -54,7 +60,19 @@ async def tenant(request: Request, who: CallerDep) -> Tenant:
     found = tenants.get(who.tenant)
     if found is None:
         raise PermissionDeniedError(f"tenant {who.tenant!r} has no index on this server")
+    if found.served.feed.due():
+        await anyio.to_thread.run_sync(sync_events, found, _state(request, "store"))
     return found
+
+
+def sync_events(tenant: Tenant, store: EventStore, *, through: int | None = None) -> None:
+    """Bring the tenant's served version up to the store (`EventFeed.sync`). A failing store must not fail
+    the request: its answer comes from counters a little older, and the next sync catches up."""
+    try:
+        tenant.served.feed.sync(store, wait=through is not None, through=through)
+    except Exception:  # the store's own errors differ by backend; the traceback goes to the log
+        log.exception("tenant %s: syncing events from the store failed; answering from the counters as they are",
+                      tenant.name)
 
 
 TenantDep = Annotated[Tenant, Depends(tenant)]

@@ -4,6 +4,7 @@ overridable in code (tests build `Settings(index=...)` directly)."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -66,6 +67,13 @@ class Settings(BaseSettings):
     #: A scrape-only secret for GET /metrics (sent as X-API-Key or `Authorization: Bearer`). With API keys
     #: and no metrics key, /metrics needs an admin key; an open (loopback-only) server leaves it open.
     metrics_key: str | None = Field(None, min_length=16, max_length=256)
+    #: Seconds between reads of new events from the store into this process's live counters and ad ledger
+    #: (checked at the start of requests): how stale another worker's or node's events may be in an answer.
+    #: A process's own events are applied before their POST is answered. 0 syncs on every request.
+    sync_interval: float = Field(1.0, ge=0.0, le=3600.0)
+    #: Seconds between checks of each tenant's `current` pointer; a moved pointer switches this process to
+    #: the new version, as `POST /v1/admin/reload` does. 0 turns polling off (reload only on that call).
+    reload_poll_interval: float = Field(2.0, ge=0.0, le=3600.0)
 
     @field_validator("max_future_skew", mode="before")
     @classmethod
@@ -83,6 +91,12 @@ class Settings(BaseSettings):
     def _path_or_url(cls, v: Any) -> Any:
         # A path object (tests, callers) names a SQLite file; pydantic would refuse it for a str field.
         return os.fspath(v) if isinstance(v, os.PathLike) else v
+
+    def environ(self) -> dict[str, str]:
+        """These settings as the `RECSYS_*` environment variables that rebuild them in another process (the
+        workers of `recsys serve --workers N`); unset optional values are left out."""
+        return {f"RECSYS_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+                for name, value in self.model_dump(mode="json").items() if value is not None}
 
     @property
     def events_path(self) -> Path | str:

@@ -9,6 +9,11 @@ Hot swap: a request takes `tenant.served` once and uses that object to the end, 
 finish on the old index while `reload` loads, verifies and smoke-tests the new one, then replaces the
 reference in one assignment. A broken or mismatched new index raises `ReloadRefusedError` and the old
 one keeps serving.
+
+Each version's live counters and ad ledger start from the store as of one seq watermark (`last_seq` when
+it is loaded: events received after the build, and every ad event, up to that seq) and follow the store
+from there through the version's `EventFeed`, so no event is counted twice in a version, nor missed,
+whichever process stored it and however reloads interleave with ingestion.
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ from recsys.index.store import CURRENT
 from recsys.online.profiles import TextVectors
 from recsys.recommender import Recommender
 from recsys.service.ads import AdsSource
+from recsys.service.feed import EventFeed
 from recsys.store import EventStore
+from recsys.store.base import SEQ
 
 __all__ = ["Served", "Tenant", "ReloadRefusedError", "discover_tenants", "load_served", "DEFAULT_TENANT"]
 
@@ -53,6 +60,9 @@ class Served:
     encoder: Encoder
     live: LiveSignals
     texts: TextVectors
+    #: Applies stored events past its watermark to `live` and the ads' ledger; shared by the `Served`
+    #: objects of one version (a campaigns reload replaces the matcher, not the counters).
+    feed: EventFeed
     ads: AdMatcher | None = None
     _terms: CatalogueTerms | None = None
     _recs: OrderedDict[str, Recommender] = field(default_factory=OrderedDict)
@@ -86,10 +96,13 @@ class Served:
 
 
 def load_served(root: Path, tenant: str, store: EventStore, *, expect: Served | None = None,
-                ads: AdsSource | None = None) -> Served:
+                ads: AdsSource | None = None, sync_interval: float = 1.0) -> Served:
     """Load (which verifies every file against the manifest), check and warm one index version; replay
-    events committed after it was built."""
-    art = load_artifacts(root)
+    events committed after it was built, up to the store's last seq, where its feed starts.
+
+    Index files are memory-mapped read-only where the index type allows it, so the workers of one machine
+    share one copy of their pages through the page cache."""
+    art = load_artifacts(root, mmap=True)
     if expect is not None:
         old, new = expect.art.manifest.encoder, art.manifest.encoder
         if (old.name, old.dim) != (new.name, new.dim):
@@ -105,10 +118,16 @@ def load_served(root: Path, tenant: str, store: EventStore, *, expect: Served | 
     if encoder.dim != art.manifest.encoder.dim:
         raise ArtifactError(f"encoder {encoder.name} gives {encoder.dim}-d vectors, index holds "
                             f"{art.manifest.encoder.dim}-d; rebuild the index")
-    matcher = ads.matcher(art, encoder, store, tenant) if ads is not None else None
+    # Everything up to `watermark` is replayed here, everything after it by the feed: read it first, so an
+    # event stored meanwhile is left to the feed instead of being replayed and then fed again.
+    watermark = store.last_seq(tenant)
+    matcher = ads.matcher(art, encoder, store, tenant, through_seq=watermark) if ads is not None else None
     live = LiveSignals(art.features.signals, art.items, art.features.tiebreak)
-    served = Served(art, encoder, live, TextVectors(art, encoder), matcher)
-    served.live.apply(store.received_since(tenant, pd.Timestamp(art.manifest.created_at)))
+    since = store.received_since(tenant, pd.Timestamp(art.manifest.created_at))
+    live.apply(since[since[SEQ] <= watermark])
+    feed = EventFeed(tenant, live, watermark, ledger=None if matcher is None else matcher.ledger,
+                     interval=sync_interval)
+    served = Served(art, encoder, live, TextVectors(art, encoder), feed, matcher)
     served.recommender(art.config)  # warm the default ranker before the first request
     return served
 
@@ -120,26 +139,47 @@ class Tenant:
         self.served = served
         self.ads = ads
         self._reload_lock = threading.Lock()
+        #: The version refused last: `follow` does not retry it until `current` points elsewhere.
+        self._refused: Path | None = None
 
     def reload(self, store: EventStore) -> tuple[str, str]:
         """Switch to the version `current` points to now; return (old version, new version)."""
         with self._reload_lock:
             old = self.served
+            root: Path | None = None
             try:
-                root = resolve_version(self.index_root)
-                if root.resolve() == old.art.root.resolve():
+                root = resolve_version(self.index_root).resolve()
+                if root == old.art.root.resolve():
                     if self.ads is not None:  # same index: re-read the campaigns file only
-                        self.served = replace(old, ads=self.ads.matcher(old.art, old.encoder, store, self.name))
+                        self.served = replace(old, ads=self._rematch(self.ads, old, store))
                     return old.version, old.version
-                new = load_served(root, self.name, store, expect=old, ads=self.ads)
+                new = load_served(root, self.name, store, expect=old, ads=self.ads,
+                                  sync_interval=old.feed.interval)
             except ReloadRefusedError:
+                self._refused = root
                 raise
             except (RecsysError, OSError, ValueError, RuntimeError) as exc:
+                self._refused = root
                 raise ReloadRefusedError(
                     f"refused to switch tenant {self.name!r} to the index under {self.index_root}: {exc}. "
                     f"Still serving {old.version}; fix or rebuild the index and reload again") from exc
-            self.served = new
+            self.served, self._refused = new, None
             return old.version, new.version
+
+    def follow(self, store: EventStore) -> tuple[str, str] | None:
+        """`reload` when `current` points to another version than the one served (and than the one refused
+        last); return (old version, new version) after a switch, None when there was nothing to do."""
+        target = resolve_version(self.index_root).resolve()
+        if target == self.served.art.root.resolve() or target == self._refused:
+            return None
+        return self.reload(store)
+
+    def _rematch(self, ads: AdsSource, served: Served, store: EventStore) -> AdMatcher:
+        """The campaigns file re-read, with a ledger that continues exactly where the version's feed is."""
+        through = served.feed.watermark
+        matcher = ads.matcher(served.art, served.encoder, store, self.name, through_seq=through)
+        served.feed.adopt_ledger(matcher.ledger, through, store)
+        return matcher
 
 
 def _is_index(path: Path) -> bool:

@@ -117,7 +117,10 @@ def test_profile_direction_does_not_depend_on_how_late_the_question_is():
 def served(tiny_index: Path):
     class _NoStore:
         def received_since(self, tenant, since):
-            return normalize_events(pd.DataFrame())
+            return normalize_events(pd.DataFrame()).assign(seq=pd.Series(dtype="int64"))
+
+        def last_seq(self, tenant):
+            return 0
 
     return load_served(tiny_index, "t", _NoStore())
 

@@ -21,7 +21,10 @@ from recsys.service.tenants import load_served
 
 class _NoStore:
     def received_since(self, tenant, since):
-        return empty_events()
+        return empty_events().assign(seq=pd.Series(dtype="int64"))
+
+    def last_seq(self, tenant):
+        return 0
 
 
 @pytest.fixture()
