@@ -7,13 +7,16 @@ import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
 from recsys.cli.render import err
-from recsys.errors import ConfigError, RecsysError
+from recsys.errors import ArtifactError, ConfigError, RecsysError
+
+if TYPE_CHECKING:
+    from recsys.service.settings import Settings
 
 __all__ = ["serve", "keys_app", "StartupGuard"]
 
@@ -87,6 +90,9 @@ def serve(
              "admin key.")] = None,
     max_future_skew: Annotated[float, typer.Option(
         "--max-future-skew", min=0.0, help="Seconds an event may be dated after the server's clock.")] = 86_400.0,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=256, help="Worker processes on this port; they share counters, ad spend and "
+                                          "reloads through the events store and the index folder.")] = 1,
 ) -> None:
     """Serve recommendations over HTTP (OpenAPI docs at /docs)."""
     import uvicorn
@@ -111,6 +117,9 @@ def serve(
     if keys is None:
         err.print(f"[yellow]warning:[/] {OPEN_MODE_WARNING}")
     err.print(f"serving {index} on http://{host}:{port} (docs at /docs), events in {settings.events_label}")
+    if workers > 1:
+        _serve_workers(settings, workers, log_level)
+        return
     guard = StartupGuard(create_app(settings))
     server = uvicorn.Server(uvicorn.Config(guard, host=host, port=port, log_level=log_level, access_log=False,
                                            timeout_graceful_shutdown=10))
@@ -122,6 +131,34 @@ def serve(
         raise
     if guard.error is not None:
         raise guard.error
+
+
+def _serve_workers(settings: Settings, workers: int, log_level: str) -> None:
+    """`workers` uvicorn processes behind one socket, each building the app from the `RECSYS_*` environment
+    (`recsys.service.app:app_from_env`; uvicorn starts workers from an import string, not an app object).
+
+    Start-up errors keep their exit codes: everything a worker would refuse (keys, configs, the event store,
+    every index, verified) is checked here first (`check_startup`), so a broken index exits 4 before any
+    worker starts. A worker that fails its start-up anyway stops the others (uvicorn's supervisor), and
+    `serve` then exits 4 pointing at the log, which holds that worker's error."""
+    import os
+
+    from uvicorn import Config
+    from uvicorn.main import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    from recsys.service.app import check_startup
+
+    check_startup(settings)
+    os.environ.update(settings.environ())
+    os.environ["RECSYS_LOG_LEVEL"] = log_level
+    config = Config("recsys.service.app:app_from_env", factory=True, host=settings.host, port=settings.port,
+                    workers=workers, log_level=log_level, access_log=False, timeout_graceful_shutdown=10)
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    failed = [p.pid for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
+    if failed:
+        raise ArtifactError(f"worker process(es) {failed} failed to start; their error is in the log above")
 
 
 @keys_app.command("create")

@@ -90,9 +90,15 @@ class FaissIndex(VectorIndex):
 
     @classmethod
     def load(cls, path: Path, spec: IndexSpec, *, mmap: bool = False) -> FaissIndex:
-        flags = mmap_flags(spec.factory) if mmap else 0
+        """With `mmap`, map the index read-only where its type allows it; an index type faiss cannot map is
+        read into memory instead (the same index, only not shared between processes)."""
         try:
-            index = faiss.read_index(str(path), flags)
+            if mmap:
+                try:
+                    return cls(faiss.read_index(str(path), mmap_flags(spec.factory)), spec)
+                except RuntimeError:
+                    pass
+            index = faiss.read_index(str(path))
         except RuntimeError as exc:
             raise ArtifactError(f"cannot read FAISS index {path}: {exc}; rebuild it with `recsys build`") from exc
         return cls(index, spec)
