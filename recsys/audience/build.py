@@ -22,6 +22,7 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from recsys.artifacts import POSITION, Artifacts
 from recsys.audience.executor import ScanExecutor
@@ -111,22 +112,25 @@ def select_audiences(user_ids: np.ndarray, campaign_ids: Sequence[str], queries:
         k_of[pending] = np.minimum(k_max[pending], 2 * k_of[pending])
     chosen = cands.take(kept)
     hashes = np.zeros(n_users, np.uint64)
-    used = np.unique(chosen.row)
+    used = np.flatnonzero(np.bincount(chosen.row, minlength=n_users))  # sorted, without a sort
     hashes[used] = user_hashes(user_ids[used])
     audiences: dict[str, pd.DataFrame] = {}
     # `chosen` is campaign-major and, inside a campaign, in greedy order (score desc, then user row):
     # each campaign is one contiguous slice (a mask per campaign would cost campaigns × candidates).
     order = np.argsort(chosen.campaign, kind="stable")
-    c_rows, c_scores = chosen.row[order], chosen.score[order]
+    c_rows, c_scores = chosen.row[order], chosen.score[order].astype(np.float32)
     bounds = np.searchsorted(chosen.campaign[order], np.arange(n_camp + 1))
+    # Ids and group labels are taken from Arrow arrays built once (no per-row Python strings).
+    ids = pa.array(np.asarray(user_ids, dtype=object).astype(str), type=pa.string())
+    groups = pa.array(["target", "holdout"], type=pa.string())
     for i, cid in enumerate(campaign_ids):
         r, s = c_rows[bounds[i]:bounds[i + 1]], c_scores[bounds[i]:bounds[i + 1]]
         held = holdout_mask(cid, hashes[r], params.holdout)
         audiences[cid] = pd.DataFrame({
-            "user_id": pd.array(user_ids[r].astype(str), dtype="string"),
-            "score": s.astype(np.float32),
+            "user_id": pd.arrays.ArrowStringArray(ids.take(pa.array(r))),
+            "score": s,
             "rank": np.arange(1, len(r) + 1, dtype=np.int64),
-            "group": pd.array(np.where(held, "holdout", "target"), dtype="string"),
+            "group": pd.arrays.ArrowStringArray(groups.take(pa.array(held.astype(np.int8)))),
         })
     stats = {"n_users": n_users, "n_campaigns": n_camp, "fetch_rounds": rounds,
              "max_fetched": int(k_of.max(initial=0)), "search_s": round(search_s, 3),

@@ -16,7 +16,17 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from recsys.audience.score import DEFAULT_CHUNK_ROWS, TopK, chunk_bounds, merge_in_order, search_chunk
+from recsys.audience.score import (
+    DEFAULT_CHUNK_ROWS,
+    PAD,
+    TopK,
+    chunk_bounds,
+    finalize_topk,
+    merge_in_order,
+    merge_topk,
+    score_floor,
+    search_chunk,
+)
 from recsys.errors import ConfigError, RecsysError
 
 __all__ = ["ExecutorName", "EXECUTORS", "ScanExecutor", "LocalExecutor", "DaskExecutor", "DaskOptions", "make_executor"]
@@ -53,7 +63,7 @@ class _Closing:
 
 
 class LocalExecutor(_Closing):
-    """Scan the chunks one after another in this process (faiss uses every core inside a chunk)."""
+    """Scan the chunks one after another in this process (BLAS uses every core inside a chunk)."""
 
     name = "local"
 
@@ -62,8 +72,13 @@ class LocalExecutor(_Closing):
         self.bounds = chunk_bounds(len(self.users), chunk_rows)
 
     def search(self, queries: np.ndarray, k: int) -> TopK:
-        parts = (search_chunk(queries, self.users[a:b], a, k) for a, b in self.bounds)
-        return merge_in_order(parts, len(queries), k)
+        """Chunks in order; after the first, users below each query's current k-th best score are skipped
+        (see ``score.score_floor``), which leaves the answer unchanged."""
+        acc = np.full((len(queries), k), PAD, np.uint64)
+        for a, b in self.bounds:
+            part = search_chunk(queries, self.users[a:b], a, k, score_floor(acc))
+            acc = merge_topk(acc, part, k)
+        return finalize_topk(acc)
 
     def close(self) -> None:
         return None
