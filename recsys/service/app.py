@@ -36,7 +36,7 @@ from recsys.service.errors import (
 from recsys.service.follow import IndexFollower
 from recsys.service.keys import KeyRing
 from recsys.service.metrics import Metrics, MetricsMiddleware
-from recsys.service.routers import admin, events, health, recommend, users
+from recsys.service.routers import admin, dashboard, events, health, recommend, users
 from recsys.service.settings import Settings, is_loopback
 from recsys.service.tenants import Tenant, discover_tenants, load_served
 from recsys.store import EventStore, open_event_store
@@ -127,7 +127,7 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
     app.add_exception_handler(Exception, internal_error_handler)
-    for router in (health.router, recommend.router, events.router, users.router, admin.router):
+    for router in (health.router, recommend.router, events.router, users.router, admin.router, dashboard.router):
         app.include_router(router)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts the guard's refusals

@@ -12,7 +12,7 @@ from recsys.data.schema import EventType
 from recsys.recommender import Recommendation, Strategy
 
 __all__ = ["EventIn", "EventBatch", "EventsAck", "TextRequest", "RecommendationsOut", "ReloadOut", "HealthOut",
-           "ReadyOut", "ProfileOut", "ErrorOut", "error_responses"]
+           "ReadyOut", "ProfileOut", "ErrorOut", "error_responses", "OverviewOut", "LiveOut"]
 
 _ID = Field(min_length=1, max_length=256)
 
@@ -224,3 +224,136 @@ _ERRORS = {
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route or router: each status answered with `ErrorOut`."""
     return {s: {"model": ErrorOut, "description": _ERRORS[s]} for s in statuses}
+
+
+# -- the dashboard's read-only views (GET /v1/dashboard/*; see `recsys.service.routers.dashboard`) ---------------
+
+class EncoderSummary(_Out):
+    name: str
+    dim: int
+    engine: str
+    revision: str
+
+
+class IndexSummary(_Out):
+    factory: str = Field(description="The FAISS factory string the auto-tuner chose")
+    metric: str
+    count: int
+    unique_count: int | None
+    search_params: dict[str, int]
+    recall_at_10: float = Field(description="Measured at build time against exact search")
+    recall_queries: int
+    qps: float | None = Field(description="Single-query searches per second on one thread, at build time")
+    target_recall: float | None
+    target_met: bool | None
+
+
+class RankerSummary(_Out):
+    kind: str
+    chosen_by: str = Field(description="\"requested\" by the build, or the validation slice that chose it")
+    metric: str | None
+    candidates: dict[str, dict[str, float]] = Field(description="Each candidate's validation metrics")
+    detail: str
+
+
+class DataSummary(_Out):
+    source: str
+    n_products: int
+    n_events: int
+    n_users: int
+    n_users_with_profile: int
+    as_of: str
+
+
+class ManifestSummary(_Out):
+    """What the served version's manifest records (`recsys.index.manifest.Manifest`), file hashes left out."""
+
+    name: str
+    version: str
+    created_at: str
+    build_seconds: float
+    parent: str | None
+    lineage: str = Field(description="How the version was built from its parent: full, rebuild, append, …")
+    blend_config_id: str
+    encode_texts_per_s: float
+    encoder: EncoderSummary
+    index: IndexSummary
+    ranker: RankerSummary
+    data: DataSummary
+
+
+class MethodScore(_Out):
+    method: str
+    recall: float | None
+    ndcg: float | None
+    mrr: float | None
+    coverage: float | None
+    skipped: str | None = Field(description="Why the method was skipped; null when it ran")
+
+
+class EvaluationSummary(_Out):
+    """The newest `report.json` of `recsys evaluate` beside the served index."""
+
+    file: str = Field(description="Path relative to the tenant's index folder")
+    modified: datetime
+    k: int
+    split: str | None
+    users_evaluated: int | None
+    methods: list[MethodScore]
+
+
+class AudienceRow(_Out):
+    campaign_id: str
+    reach: int
+    reach_target: int
+    reach_holdout: int
+    score_p50: float | None
+    estimated_cost: float | None
+
+
+class AudienceSummary(_Out):
+    """The newest `summary.json` of `recsys audience build` beside the served index."""
+
+    file: str = Field(description="Path relative to the tenant's index folder")
+    modified: datetime
+    distinct_users: int | None
+    estimated_cost: float | None
+    mean_jaccard: float | None
+    campaigns: list[AudienceRow]
+
+
+class OverviewOut(_Out):
+    tenant: str
+    index_version: str
+    manifest: ManifestSummary
+    products: int
+    users_with_profile: int
+    campaigns: int = Field(description="Campaigns the tenant serves ads from (0: ads off)")
+    events_stored: int = Field(description="Events in the event store for this tenant")
+    evaluation: EvaluationSummary | None
+    audiences: AudienceSummary | None
+
+
+class MinuteCount(_Out):
+    minute: datetime = Field(description="Start of the minute (UTC)")
+    events: int
+
+
+class TrendingItem(_Out):
+    product_id: str
+    title: str
+    trending: float = Field(description="The trending signal the ranker uses, live events included")
+    popularity: float
+    live_weight: float = Field(description="Weighted events counted since the index was built")
+
+
+class LiveOut(_Out):
+    tenant: str
+    index_version: str
+    now: datetime
+    minutes: int
+    per_minute: list[MinuteCount] = Field(description="Events stored per minute, oldest first, one row per minute")
+    total: int
+    by_type: dict[str, int]
+    events_applied: int = Field(description="Events applied to this version's live counters since it loaded")
+    trending: list[TrendingItem]

@@ -193,6 +193,8 @@ def test_every_endpoint_answers_what_its_schema_declares(client: CheckedClient):
     assert prof["live_events"] == 2 and prof["interests"] and prof["searches"]
     assert client.get("/v1/users/u_search/profile").status_code == 200  # searches only: no items
     assert client.post("/v1/admin/reload").json()["changed"] is False
+    assert client.get("/v1/dashboard/overview").json()["campaigns"] == 2
+    assert client.get("/v1/dashboard/live", params={"minutes": 5, "top": 3}).json()["total"] == 2
     assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
     assert client.get("/metrics").status_code == 200
     # errors: unknown user / item, invalid input of both kinds (FastAPI's validation, the service's own)
