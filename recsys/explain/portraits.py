@@ -1,5 +1,6 @@
-"""Interest portraits (用户画像): a user's history grouped into a few interest clusters, each labelled
-with its top terms and example items in the user's language. Pure: arrays and frames in, values out.
+"""Interest portraits (用户画像): a user's history grouped into a few interest clusters, each named by
+its dominant category (plus its brand when one dominates), with its distinctive terms and example items,
+in the user's language. Pure: arrays and frames in, values out.
 
 Clustering: the user's items with positive net event weight (event weights are already time-decayed,
 see `recsys.features.profiles`) are grouped by average-linkage hierarchical clustering of their vectors under
@@ -7,7 +8,16 @@ cosine distance (scipy), cut at `merge_distance`; when that leaves more than `ma
 tree is cut into exactly `max_clusters`. A cluster's `share` is its part of the user's positive,
 time-decayed weight, so recent heavy interests come first and old ones fade.
 
-Labels: TF-IDF-like. A term scores Σ over the cluster's items of item weight × idf(term), counting each
+Names: a shopper or marketer thinks in categories, so a cluster is labelled by the deepest category path
+prefix ("Gift Cards > Restaurants") that carries at least `dominant_share` of the cluster's weight, a
+shallower prefix when no deeper one does, and its distinctive terms when no prefix does (items without a
+category still count in the weight, so a mostly uncategorised cluster is named by its terms). A brand
+carrying `dominant_share` of the weight is added ("… from Starbucks", "来自星巴克的…"). Category levels
+that read like sentences or are longer than `MAX_LEVEL_CHARS` are feature bullets some catalogues paste
+into the path; the path is cut before them. The path and brand are catalogue text; the words around
+them follow the user's language (see `recsys.explain.wording`).
+
+Terms: TF-IDF-like. A term scores Σ over the cluster's items of item weight × idf(term), counting each
 term once per item text (title, last category level, brand), twice when the user's own positive review
 of the item uses it too; idf comes from the same item texts over the whole catalogue, so words every
 product shares ("gift", "card" on a gift-card shop) sink. Review words that are not in the item's text
@@ -29,7 +39,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 
 from recsys.artifacts import POSITION, WEIGHT, Artifacts
 from recsys.data import schema as S
-from recsys.explain.wording import verb
+from recsys.explain.wording import interest_label, verb
 from recsys.text.lang import HAN_CLASS, dominant_language
 from recsys.text.sentiment import score_events
 from recsys.text.tokenize import tokenize
@@ -38,6 +48,9 @@ __all__ = [
     "PortraitParams",
     "CatalogueTerms",
     "InterestCluster",
+    "category_levels",
+    "dominant_category",
+    "dominant_brand",
     "item_label_texts",
     "catalogue_terms",
     "cluster_items",
@@ -56,6 +69,8 @@ class PortraitParams:
     merge_distance: float = 0.6
     top_terms: int = 5
     examples: int = 3
+    #: Share of a cluster's weight a category prefix or a brand needs to name the cluster.
+    dominant_share: float = 0.6
 
 
 def item_label_texts(products: pd.DataFrame) -> list[str]:
@@ -117,12 +132,66 @@ def cluster_items(vectors: np.ndarray, params: PortraitParams = PortraitParams()
     return labels.astype(np.int64) - 1
 
 
+#: A category level longer than this is a feature bullet pasted into the path, not a category name.
+MAX_LEVEL_CHARS = 60
+_SENTENCE_ENDS = (".", "!", "?", "。", "！", "？")
+
+
+def category_levels(category: object) -> tuple[str, ...]:
+    """The levels of an "A > B > C" path, cut before the first empty or sentence-like level."""
+    if not isinstance(category, str):
+        return ()
+    out: list[str] = []
+    for level in category.split(" > "):
+        level = level.strip()
+        if not level or len(level) > MAX_LEVEL_CHARS or level.endswith(_SENTENCE_ENDS):
+            break
+        out.append(level)
+    return tuple(out)
+
+
+def _dominant(keys: Sequence[tuple[str, ...]], weights: np.ndarray, share: float) -> tuple[str, ...] | None:
+    """The heaviest key carrying at least `share` of the total weight (keys () carry weight but never win)."""
+    total = float(weights.sum())
+    acc: Counter[tuple[str, ...]] = Counter()
+    for k, x in zip(keys, weights.tolist(), strict=True):
+        if k:
+            acc[k] += x
+    if total <= 0 or not acc:
+        return None
+    best, x = min(acc.items(), key=lambda kx: (-kx[1], kx[0]))
+    return best if x >= share * total * (1 - 1e-9) else None
+
+
+def dominant_category(categories: Sequence[object], weights: Sequence[float] | np.ndarray,
+                      share: float = PortraitParams.dominant_share) -> str | None:
+    """The deepest category path prefix carrying at least `share` of the items' weight, trying shallower
+    prefixes when no deeper one does; None when not even a top level does."""
+    w = np.asarray(weights, float)
+    levels = [category_levels(c) for c in categories]
+    for depth in range(max((len(lv) for lv in levels), default=0), 0, -1):
+        best = _dominant([lv[:depth] if len(lv) >= depth else () for lv in levels], w, share)
+        if best is not None:
+            return " > ".join(best)
+    return None
+
+
+def dominant_brand(brands: Sequence[object], weights: Sequence[float] | np.ndarray,
+                   share: float = PortraitParams.dominant_share) -> str | None:
+    """The brand carrying at least `share` of the items' weight (items without a brand count against it)."""
+    keys = [(b.strip(),) if isinstance(b, str) and b.strip() else () for b in brands]
+    best = _dominant(keys, np.asarray(weights, float), share)
+    return None if best is None else best[0]
+
+
 @dataclass(frozen=True)
 class InterestCluster:
     label: str
     terms: tuple[tuple[str, float], ...]  # (term, share of the label score), best first
     share: float  # part of the user's positive time-decayed weight
     positions: tuple[int, ...]  # catalogue positions of the member items, heaviest first
+    category: str | None = None  # the dominant category path prefix, when one dominates
+    brand: str | None = None  # the dominant brand, when one dominates
 
     def examples(self, n: int) -> tuple[int, ...]:
         return self.positions[:n]
@@ -147,9 +216,13 @@ def interest_clusters(
     terms: CatalogueTerms,
     titles: Sequence[str] | np.ndarray,
     params: PortraitParams = PortraitParams(),
+    *,
+    categories: Sequence[object] | np.ndarray | None = None,
+    brands: Sequence[object] | np.ndarray | None = None,
 ) -> tuple[list[InterestCluster], str]:
     """Interest clusters of one history (rows: catalogue position or −1, signed weight, own text) and the
-    user's language ("zh" or "en"). Clusters are ordered by share, heaviest first."""
+    user's language ("zh" or "en"). Clusters are ordered by share, heaviest first. `categories` and
+    `brands` (per catalogue position) name the clusters; without them the terms do."""
     pos = np.asarray(history_pos, np.int64)
     w = np.asarray(history_w, float)
     on_item = pos >= 0
@@ -178,9 +251,13 @@ def interest_clusters(
             for t in terms.item_terms[p]:
                 scores[t] += x * terms.idf(t) * (2.0 if t in said else 1.0)
         label_terms = _label(scores, lang, params.top_terms)
-        sep = "、" if lang == "zh" else ", "
-        label = sep.join(t for t, _ in label_terms[:3]) or str(titles[members[0]])
-        out.append(InterestCluster(label, label_terms, round(float(mw.sum()) / total, 4), tuple(members.tolist())))
+        category = None if categories is None else dominant_category(
+            [categories[p] for p in members.tolist()], mw, params.dominant_share)
+        brand = None if brands is None else dominant_brand([brands[p] for p in members.tolist()], mw,
+                                                             params.dominant_share)
+        label = interest_label(category, brand, [t for t, _ in label_terms[:3]], lang) or str(titles[members[0]])
+        out.append(InterestCluster(label, label_terms, round(float(mw.sum()) / total, 4), tuple(members.tolist()),
+                                   category, brand))
     out.sort(key=lambda c: (-c.share, c.positions[0]))
     return out, lang
 
@@ -190,7 +267,9 @@ def interests_for(art: Artifacts, history: pd.DataFrame, params: PortraitParams 
     """`interest_clusters` of history rows that carry `position` and `weight` (see `recsys.artifacts`)."""
     return interest_clusters(history[POSITION].to_numpy(np.int64), history[WEIGHT].to_numpy(float),
                              history[S.TEXT].fillna("").astype(str).tolist(), art.item_vectors,
-                             terms if terms is not None else catalogue_terms(art.products), art.titles, params)
+                             terms if terms is not None else catalogue_terms(art.products), art.titles, params,
+                             categories=art.products[S.CATEGORY].to_numpy(dtype=object),
+                             brands=art.products[S.BRAND].to_numpy(dtype=object))
 
 
 def _item(art: Artifacts, p: int) -> dict[str, object]:
@@ -251,7 +330,8 @@ def portrait(user_id: str, history: pd.DataFrame, vector: np.ndarray | None, art
         "language": lang,
         "n_events": int(len(history)),
         "interests": [
-            {"label": c.label, "share": c.share, "terms": [{"term": t, "weight": x} for t, x in c.terms],
+            {"label": c.label, "category": c.category, "brand": c.brand, "share": c.share,
+             "terms": [{"term": t, "weight": x} for t, x in c.terms],
              "n_items": len(c.positions), "examples": [_item(art, p) for p in c.examples(params.examples)]}
             for c in clusters
         ],

@@ -158,9 +158,13 @@ class TermWeight(_Out):
 
 
 class Interest(_Out):
-    """One interest cluster: a label from its top terms, its share of the user's positive weight."""
+    """One interest cluster: a label naming its dominant category (and brand), else its top terms; its share
+    of the user's positive weight."""
 
     label: str
+    category: str | None = Field(description="The deepest category path prefix carrying ≥ 60 % of the cluster's "
+                                             "weight; null when not even a top level does")
+    brand: str | None = Field(description="The brand carrying ≥ 60 % of the cluster's weight; null when none does")
     share: float
     terms: list[TermWeight]
     n_items: int

@@ -18,6 +18,7 @@ from recsys.explain.portraits import (
     CatalogueTerms,
     PortraitParams,
     catalogue_terms,
+    category_levels,
     cluster_items,
     interest_clusters,
     interests_for,
@@ -62,6 +63,87 @@ def test_clusters_are_time_weighted_labelled_and_ordered_by_share():
     assert sum(x for _, x in clusters[0].terms) == pytest.approx(1.0, abs=1e-3)
 
 
+# A gift-card shop: items 0–2 (the first direction of VECS) are restaurant cards, 3–4 movie cards.
+CARD_TITLES = ["Firehouse Subs Gift Card", "Taco Bell Gift Card", "Red Robin Gift Card", "AMC Theatres Gift Card",
+               "Regal Cinemas Gift Card"]
+CARD_CATEGORIES = ["Gift Cards > Restaurants > Subs", "Gift Cards > Restaurants > Mexican", "Gift Cards > Restaurants",
+                   "Gift Cards > Movies", "Gift Cards > Movies"]
+CARD_BRANDS = ["Firehouse Subs", "Taco Bell", "Red Robin", "AMC", "Regal"]
+
+
+def _cards(weights, *, categories=CARD_CATEGORIES, brands=CARD_BRANDS, texts=None, titles=CARD_TITLES):
+    pos = np.arange(len(weights))
+    clusters, lang = interest_clusters(pos, np.asarray(weights, float), texts or [""] * len(weights),
+                                       VECS[: len(weights)], CatalogueTerms.from_texts(titles), titles,
+                                       categories=categories, brands=brands)
+    return clusters, lang
+
+
+def test_a_cluster_of_restaurant_cards_is_named_by_its_category_with_terms_as_detail():
+    clusters, lang = _cards([1.0, 1.0, 1.0])
+    (c,) = clusters
+    # no sub-category holds 60 % (Subs 1/3, Mexican 1/3), so the shared shallower prefix names the cluster
+    assert lang == "en" and c.label == "Gift Cards > Restaurants" and c.category == "Gift Cards > Restaurants"
+    assert c.brand is None  # every card a different brand
+    assert {"firehouse", "subs", "bell"} <= {t for t, _ in c.terms}  # the distinctive terms stay as detail
+
+
+def test_the_deepest_prefix_with_sixty_percent_of_the_weight_wins():
+    (c,), _ = _cards([3.0, 1.0, 1.0])  # Subs holds exactly 3/5 of the weight
+    assert c.category == "Gift Cards > Restaurants > Subs"
+    (c,), _ = _cards([2.9, 1.0, 1.0])  # just under: one level up
+    assert c.category == "Gift Cards > Restaurants"
+
+
+def test_the_brand_is_added_when_it_dominates():
+    brands = ["Starbucks", "Starbucks", "Peet's", "", ""]
+    (c,), _ = _cards([2.0, 1.0, 1.0], brands=brands)  # Starbucks: 3/4 of the weight
+    assert (c.label, c.brand) == ("Gift Cards > Restaurants from Starbucks", "Starbucks")
+    (c,), _ = _cards([1.0, 1.0, 2.0], brands=brands)  # Starbucks: 1/2
+    assert (c.label, c.brand) == ("Gift Cards > Restaurants", None)
+    # unbranded items count against a brand: Red Robin is the only brand but holds 1.5 / 2.7 of the weight
+    (c,), _ = _cards([1.0, 0.2, 1.5], brands=["", "", "Red Robin", "", ""])
+    assert c.brand is None
+    (c,), _ = _cards([0.5, 0.2, 1.5], brands=["", "", "Red Robin", "", ""])  # 1.5 / 2.2
+    assert c.label == "Gift Cards > Restaurants from Red Robin"
+
+
+def test_without_a_category_the_terms_name_the_cluster():
+    (c,), _ = _cards([1.0, 1.0, 1.0], categories=["", "", "", "", ""])
+    assert c.category is None and c.label == ", ".join(t for t, _ in c.terms[:3])
+    (c,), _ = _cards([1.0, 1.0, 1.0], categories=None, brands=None)  # no catalogue columns at all
+    assert c.category is None and c.label == ", ".join(t for t, _ in c.terms[:3])
+    (c,), _ = _cards([1.0, 1.0, 1.0], categories=["Gift Cards > Restaurants", "", "", "", ""])  # 1/3 is no majority
+    assert c.category is None
+    # a brand with no category: the terms, then the brand
+    (c,), _ = _cards([1.0, 1.0, 1.0], categories=["", "", "", "", ""], brands=["Sysco"] * 5)
+    assert c.label == ", ".join(t for t, _ in c.terms[:3]) + " from Sysco"
+
+
+def test_a_chinese_user_gets_chinese_connectors_around_catalogue_text():
+    titles = ["星巴克咖啡卡", "星巴克星冰乐卡", "瑞幸咖啡卡", "万达电影卡", "影城观影卡"]
+    categories = ["礼品卡 > 咖啡"] * 3 + ["礼品卡 > 电影"] * 2
+    brands = ["星巴克", "星巴克", "瑞幸", "万达", "万达"]
+    args = dict(categories=categories, brands=brands, titles=titles)
+    (zh,), lang = _cards([1.0, 1.0, 0.5], texts=["很好喝", "不错", ""], **args)
+    assert lang == "zh" and zh.label == "来自星巴克的礼品卡 > 咖啡"
+    (en,), lang = _cards([1.0, 1.0, 0.5], texts=["lovely coffee", "great", ""], **args)
+    assert lang == "en" and en.label == "礼品卡 > 咖啡 from 星巴克"  # the catalogue's text, the user's connectors
+    (terms_only,), _ = _cards([1.0, 1.0, 0.5], texts=["很好喝", "不错", ""], titles=titles,
+                              categories=[""] * 5, brands=[""] * 5)
+    assert "、" in terms_only.label
+
+
+def test_category_paths_stop_before_pasted_feature_bullets():
+    # as in the Amazon sample, where product bullets were appended to the category path
+    assert category_levels("Gift Cards > Gift Cards > No expiration, no fees. > Redeemable toward millions") == (
+        "Gift Cards", "Gift Cards")
+    assert category_levels("Gift Cards > Gift Card Accessories > " + "Made with thick, recycled paper " * 3) == (
+        "Gift Cards", "Gift Card Accessories")
+    assert category_levels("") == () and category_levels(None) == ()
+    assert category_levels("Clothing, Shoes & Jewelry > Women") == ("Clothing, Shoes & Jewelry", "Women")
+
+
 @pytest.mark.parametrize(("reviews", "lang"), [(["great beans", "nice"], "en"), (["很好", "不错"], "zh")])
 def test_terms_in_the_users_language_come_first(reviews, lang):
     titles = ["coffee beans 咖啡豆", "coffee grinder 咖啡研磨机", "running shoes 跑步鞋"]
@@ -94,6 +176,12 @@ def test_portrait_of_tiny_users(tiny_rec):
     assert items["c2"]["weight"] < 0 and items["c2"]["sentiment"] == -1.0 and items["b2"]["sentiment"] == 1.0
     coffee = portrait("u_coffee", art.user_history("u_coffee"), art.user_vector("u_coffee"), art)
     assert coffee["language"] == "en" and coffee["interests"][0]["terms"][0]["term"] == "coffee"
+    # the grinder (Kitchen > Coffee, a purchase) and the beans (Grocery > Coffee, a review) split the weight
+    # 57/43, below the 60 % a category path needs: the terms name the cluster
+    assert coffee["interests"][0]["category"] is None and coffee["interests"][0]["label"].startswith("coffee")
+    run = portrait("u_run", art.user_history("u_run"), art.user_vector("u_run"), art)
+    assert run["interests"][0]["label"] == run["interests"][0]["category"] == "Sports > Running"
+    assert run["interests"][0]["brand"] is None  # the tiny catalogue has no brands
 
 
 def test_because_texts_name_the_interest_cluster_and_speak_chinese(tiny_rec):
@@ -105,7 +193,7 @@ def test_because_texts_name_the_interest_cluster_and_speak_chinese(tiny_rec):
     en = because_texts(art, targets, hist, interests=clusters)
     assert en[0].startswith("because you") and "(your interest: coffee" in en[0]
     assert en[1].startswith("because you bought “lightweight running shoes” (your interest: ")
-    assert "running" in en[1].split("(your interest: ")[1]
+    assert en[1].endswith("(your interest: Sports > Running)")  # one category holds all of u_run's weight
     zh = because_texts(art, targets, hist, interests=clusters, lang="zh")
     assert zh[0].startswith("因为你") and "（你的兴趣：" in zh[0]
     assert "your interest" not in (because_texts(art, targets, hist)[0] or "")
