@@ -1,0 +1,80 @@
+"""`recsys serve --workers 2`: real worker processes behind one loopback port share counters and reloads
+through the events store and the index folder, whichever worker answers.
+
+Each worker counts the events it received in its own `/metrics`, so whether that counter is present tells
+which worker answered a scrape: the test goes on until it has seen both."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ..unit.test_service_shared_state import POPULAR, _build, _purchases
+from .test_server_process import server
+
+INGESTED = "recsys_events_ingested_total{"
+
+
+def _scrape(base: str) -> str:
+    return httpx.get(base + "/metrics", timeout=10.0).text  # a new connection each time: any worker answers
+
+
+def _top(base: str) -> tuple[str, str]:
+    body = httpx.get(f"{base}/v1/users/u_run/recommendations?k=9&{POPULAR}", timeout=10.0).json()
+    return body["results"][0]["product_id"], body["index_version"]
+
+
+def _both_workers(base: str, check, deadline: float) -> None:
+    """Scrape until both workers (one with the ingest counter, one without) passed `check(metrics text)`."""
+    seen: set[bool] = set()
+    while seen != {True, False}:
+        text = _scrape(base)
+        if check(text):
+            seen.add(INGESTED in text)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"only {seen or 'no'} worker(s) passed before the deadline")
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_two_workers_share_events_and_follow_the_pointer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    root = tmp_path / "index"
+    v1 = _build(root)
+    monkeypatch.setenv("RECSYS_SYNC_INTERVAL", "0")
+    monkeypatch.setenv("RECSYS_RELOAD_POLL_INTERVAL", "0.2")
+    with server(root, tmp_path, "--workers", "2") as (base, proc):
+        assert _top(base) == ("c1", v1)
+        r = httpx.post(base + "/v1/events", json=_purchases("b2", 6), timeout=10.0)
+        assert r.status_code == 200 and r.json()["accepted"] == 6
+        deadline = time.monotonic() + 30
+        _both_workers(base, lambda _: True, deadline)  # both workers are up and answering
+        for _ in range(20):  # whichever worker answers, it counted the events another one stored
+            assert _top(base) == ("b2", v1)
+
+        v2 = _build(root, extra_product="r4")  # moves `current`; nobody calls /v1/admin/reload
+        info = re.compile(rf'recsys_index_info{{tenant="default",version="{v2}"}} 1\.0')
+        _both_workers(base, lambda text: info.search(text) is not None, time.monotonic() + 30)
+        assert {_top(base)[1] for _ in range(20)} == {v2}
+        # The new version counts from its build on: events stored before it are taken as part of its data.
+        assert httpx.post(base + "/v1/events", json=_purchases("r4", 8), timeout=10.0).status_code == 200
+        for _ in range(20):
+            assert _top(base) == ("r4", v2)
+        assert proc.poll() is None
+
+
+def test_a_broken_index_exits_4_before_any_worker_starts(tmp_path: Path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "index"
+    v1 = _build(root)
+    (root / v1 / "index.faiss").write_bytes(b"not a faiss index")
+    done = subprocess.run([sys.executable, "-m", "recsys.cli.main", "serve", "--index", str(root), "--port", "0",
+                           "--workers", "2", "--events-db", str(tmp_path / "ev.db")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 4, done.stderr
+    assert "index.faiss" in done.stderr and "Started parent process" not in done.stderr
