@@ -11,7 +11,10 @@ time-decayed weight, so recent heavy interests come first and old ones fade.
 Names: a shopper or marketer thinks in categories, so a cluster is labelled by the deepest category path
 prefix ("Gift Cards > Restaurants") that carries at least `dominant_share` of the cluster's weight, a
 shallower prefix when no deeper one does, and its distinctive terms when no prefix does (items without a
-category still count in the weight, so a mostly uncategorised cluster is named by its terms). A brand
+category still count in the weight, so a mostly uncategorised cluster is named by its terms) or when the
+prefix is held by more than `max_catalogue_share` of the catalogue: like a word in every product, a path
+every product shares ("Gift Cards > Gift Cards" in the Amazon Gift Cards sample) tells interests apart
+no better than no name at all. A brand
 carrying `dominant_share` of the weight is added ("… from Starbucks", "来自星巴克的…"). Category levels
 that read like sentences or are longer than `MAX_LEVEL_CHARS` are feature bullets some catalogues paste
 into the path; the path is cut before them. The path and brand are catalogue text; the words around
@@ -30,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,6 +74,9 @@ class PortraitParams:
     examples: int = 3
     #: Share of a cluster's weight a category prefix or a brand needs to name the cluster.
     dominant_share: float = 0.6
+    #: A category prefix held by more than this share of the catalogue's products names nothing (like a
+    #: term in every product): on a gift-card shop "Gift Cards > Gift Cards" would name every interest.
+    max_catalogue_share: float = 0.5
 
 
 def item_label_texts(products: pd.DataFrame) -> list[str]:
@@ -84,19 +90,31 @@ def item_label_texts(products: pd.DataFrame) -> list[str]:
 
 @dataclass(frozen=True)
 class CatalogueTerms:
-    """Document frequencies of terms over the catalogue's item label texts, and each item's terms."""
+    """Document frequencies of terms over the catalogue's item label texts, and each item's terms; with
+    categories and brands, each item's category levels and brand and how many products hold each
+    category path prefix (empty when built from texts alone: clusters are then named by their terms)."""
 
     n_docs: int
     df: dict[str, int]
     item_terms: list[frozenset[str]] = field(repr=False)
+    item_categories: list[tuple[str, ...]] = field(default_factory=list, repr=False)
+    item_brands: list[str] = field(default_factory=list, repr=False)
+    category_df: dict[tuple[str, ...], int] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_texts(cls, texts: Sequence[str]) -> CatalogueTerms:
+    def from_texts(cls, texts: Sequence[str], categories: Sequence[object] | None = None,
+                   brands: Sequence[object] | None = None) -> CatalogueTerms:
+        for name, column in (("categories", categories), ("brands", brands)):
+            if column is not None and len(column) != len(texts):
+                raise ValueError(f"{len(texts)} texts but {len(column)} {name}: give one per product")
         item_terms = [frozenset(_label_terms(t)) for t in texts]
         df: Counter[str] = Counter()
         for terms in item_terms:
             df.update(terms)
-        return cls(len(texts), dict(df), item_terms)
+        levels = [category_levels(c) for c in categories] if categories is not None else []
+        prefix_df: Counter[tuple[str, ...]] = Counter(lv[:d] for lv in levels for d in range(1, len(lv) + 1))
+        names = [b.strip() if isinstance(b, str) else "" for b in brands] if brands is not None else []
+        return cls(len(texts), dict(df), item_terms, levels, names, dict(prefix_df))
 
     def idf(self, term: str) -> float:
         """log((1 + n) / (1 + df)): 0 for a term in every product (and for terms the catalogue does not
@@ -116,7 +134,8 @@ def _label_terms(text: str) -> list[str]:
 def catalogue_terms(products: pd.DataFrame) -> CatalogueTerms:
     """`CatalogueTerms` of a catalogue frame. It tokenizes the whole catalogue: callers that answer many
     requests compute it once per loaded version and pass it in (`Recommender.terms`)."""
-    return CatalogueTerms.from_texts(item_label_texts(products))
+    return CatalogueTerms.from_texts(item_label_texts(products), products[S.CATEGORY].tolist(),
+                                     products[S.BRAND].tolist())
 
 
 def cluster_items(vectors: np.ndarray, params: PortraitParams = PortraitParams()) -> np.ndarray:
@@ -163,16 +182,17 @@ def _dominant(keys: Sequence[tuple[str, ...]], weights: np.ndarray, share: float
     return best if x >= share * total * (1 - 1e-9) else None
 
 
-def dominant_category(categories: Sequence[object], weights: Sequence[float] | np.ndarray,
-                      share: float = PortraitParams.dominant_share) -> str | None:
-    """The deepest category path prefix carrying at least `share` of the items' weight, trying shallower
-    prefixes when no deeper one does; None when not even a top level does."""
+def dominant_category(levels: Sequence[tuple[str, ...]], weights: Sequence[float] | np.ndarray,
+                      share: float = PortraitParams.dominant_share,
+                      too_common: Callable[[tuple[str, ...]], bool] | None = None) -> str | None:
+    """The deepest category path prefix (of items' `category_levels`) carrying at least `share` of the
+    items' weight, trying shallower prefixes when no deeper one does; None when not even a top level
+    does, or when the dominant prefix is `too_common` (its shallower prefixes are then too)."""
     w = np.asarray(weights, float)
-    levels = [category_levels(c) for c in categories]
     for depth in range(max((len(lv) for lv in levels), default=0), 0, -1):
         best = _dominant([lv[:depth] if len(lv) >= depth else () for lv in levels], w, share)
         if best is not None:
-            return " > ".join(best)
+            return None if too_common is not None and too_common(best) else " > ".join(best)
     return None
 
 
@@ -216,13 +236,10 @@ def interest_clusters(
     terms: CatalogueTerms,
     titles: Sequence[str] | np.ndarray,
     params: PortraitParams = PortraitParams(),
-    *,
-    categories: Sequence[object] | np.ndarray | None = None,
-    brands: Sequence[object] | np.ndarray | None = None,
 ) -> tuple[list[InterestCluster], str]:
     """Interest clusters of one history (rows: catalogue position or −1, signed weight, own text) and the
-    user's language ("zh" or "en"). Clusters are ordered by share, heaviest first. `categories` and
-    `brands` (per catalogue position) name the clusters; without them the terms do."""
+    user's language ("zh" or "en"). Clusters are ordered by share, heaviest first; they are named by the
+    categories and brands in `terms` when it has them, else by their terms."""
     pos = np.asarray(history_pos, np.int64)
     w = np.asarray(history_w, float)
     on_item = pos >= 0
@@ -240,6 +257,10 @@ def interest_clusters(
         if p >= 0 and x > 0 and t.strip():
             mentioned.setdefault(p, set()).update(_label_terms(t))
     total = float(iw.sum())
+
+    def common(prefix: tuple[str, ...]) -> bool:
+        return terms.category_df.get(prefix, 0) > params.max_catalogue_share * terms.n_docs
+
     out: list[InterestCluster] = []
     for c in range(int(labels.max()) + 1):
         member = labels == c
@@ -251,10 +272,10 @@ def interest_clusters(
             for t in terms.item_terms[p]:
                 scores[t] += x * terms.idf(t) * (2.0 if t in said else 1.0)
         label_terms = _label(scores, lang, params.top_terms)
-        category = None if categories is None else dominant_category(
-            [categories[p] for p in members.tolist()], mw, params.dominant_share)
-        brand = None if brands is None else dominant_brand([brands[p] for p in members.tolist()], mw,
-                                                             params.dominant_share)
+        category = dominant_category([terms.item_categories[p] for p in members.tolist()], mw,
+                                     params.dominant_share, common) if terms.item_categories else None
+        brand = dominant_brand([terms.item_brands[p] for p in members.tolist()], mw,
+                               params.dominant_share) if terms.item_brands else None
         label = interest_label(category, brand, [t for t, _ in label_terms[:3]], lang) or str(titles[members[0]])
         out.append(InterestCluster(label, label_terms, round(float(mw.sum()) / total, 4), tuple(members.tolist()),
                                    category, brand))
@@ -267,9 +288,7 @@ def interests_for(art: Artifacts, history: pd.DataFrame, params: PortraitParams 
     """`interest_clusters` of history rows that carry `position` and `weight` (see `recsys.artifacts`)."""
     return interest_clusters(history[POSITION].to_numpy(np.int64), history[WEIGHT].to_numpy(float),
                              history[S.TEXT].fillna("").astype(str).tolist(), art.item_vectors,
-                             terms if terms is not None else catalogue_terms(art.products), art.titles, params,
-                             categories=art.products[S.CATEGORY].to_numpy(dtype=object),
-                             brands=art.products[S.BRAND].to_numpy(dtype=object))
+                             terms if terms is not None else catalogue_terms(art.products), art.titles, params)
 
 
 def _item(art: Artifacts, p: int) -> dict[str, object]:

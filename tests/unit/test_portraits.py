@@ -63,20 +63,21 @@ def test_clusters_are_time_weighted_labelled_and_ordered_by_share():
     assert sum(x for _, x in clusters[0].terms) == pytest.approx(1.0, abs=1e-3)
 
 
-# A gift-card shop: items 0–2 (the first direction of VECS) are restaurant cards, 3–4 movie cards.
+# A gift-card shop: items 0–2 (the first direction of VECS) are restaurant cards, 3–4 movie cards, 5–7 others
+# that no history below touches. "Gift Cards" is in every product, "Gift Cards > Restaurants" in 3 of 8.
 CARD_TITLES = ["Firehouse Subs Gift Card", "Taco Bell Gift Card", "Red Robin Gift Card", "AMC Theatres Gift Card",
-               "Regal Cinemas Gift Card"]
+               "Regal Cinemas Gift Card", "Hotels.com Gift Card", "Southwest Airlines Gift Card", "Petco Gift Card"]
 CARD_CATEGORIES = ["Gift Cards > Restaurants > Subs", "Gift Cards > Restaurants > Mexican", "Gift Cards > Restaurants",
-                   "Gift Cards > Movies", "Gift Cards > Movies"]
-CARD_BRANDS = ["Firehouse Subs", "Taco Bell", "Red Robin", "AMC", "Regal"]
+                   "Gift Cards > Movies", "Gift Cards > Movies", "Gift Cards > Travel", "Gift Cards > Travel",
+                   "Gift Cards > Pets"]
+CARD_BRANDS = ["Firehouse Subs", "Taco Bell", "Red Robin", "AMC", "Regal", "Hotels.com", "Southwest", "Petco"]
 
 
 def _cards(weights, *, categories=CARD_CATEGORIES, brands=CARD_BRANDS, texts=None, titles=CARD_TITLES):
     pos = np.arange(len(weights))
-    clusters, lang = interest_clusters(pos, np.asarray(weights, float), texts or [""] * len(weights),
-                                       VECS[: len(weights)], CatalogueTerms.from_texts(titles), titles,
-                                       categories=categories, brands=brands)
-    return clusters, lang
+    terms = CatalogueTerms.from_texts(titles, categories, brands)
+    return interest_clusters(pos, np.asarray(weights, float), texts or [""] * len(weights), VECS[: len(weights)],
+                             terms, titles)
 
 
 def test_a_cluster_of_restaurant_cards_is_named_by_its_category_with_terms_as_detail():
@@ -96,41 +97,55 @@ def test_the_deepest_prefix_with_sixty_percent_of_the_weight_wins():
 
 
 def test_the_brand_is_added_when_it_dominates():
-    brands = ["Starbucks", "Starbucks", "Peet's", "", ""]
+    brands = ["Starbucks", "Starbucks", "Peet's"] + [""] * 5
     (c,), _ = _cards([2.0, 1.0, 1.0], brands=brands)  # Starbucks: 3/4 of the weight
     assert (c.label, c.brand) == ("Gift Cards > Restaurants from Starbucks", "Starbucks")
     (c,), _ = _cards([1.0, 1.0, 2.0], brands=brands)  # Starbucks: 1/2
     assert (c.label, c.brand) == ("Gift Cards > Restaurants", None)
     # unbranded items count against a brand: Red Robin is the only brand but holds 1.5 / 2.7 of the weight
-    (c,), _ = _cards([1.0, 0.2, 1.5], brands=["", "", "Red Robin", "", ""])
+    (c,), _ = _cards([1.0, 0.2, 1.5], brands=["", "", "Red Robin"] + [""] * 5)
     assert c.brand is None
-    (c,), _ = _cards([0.5, 0.2, 1.5], brands=["", "", "Red Robin", "", ""])  # 1.5 / 2.2
+    (c,), _ = _cards([0.5, 0.2, 1.5], brands=["", "", "Red Robin"] + [""] * 5)  # 1.5 / 2.2
     assert c.label == "Gift Cards > Restaurants from Red Robin"
 
 
 def test_without_a_category_the_terms_name_the_cluster():
-    (c,), _ = _cards([1.0, 1.0, 1.0], categories=["", "", "", "", ""])
+    (c,), _ = _cards([1.0, 1.0, 1.0], categories=[""] * 8)
     assert c.category is None and c.label == ", ".join(t for t, _ in c.terms[:3])
     (c,), _ = _cards([1.0, 1.0, 1.0], categories=None, brands=None)  # no catalogue columns at all
     assert c.category is None and c.label == ", ".join(t for t, _ in c.terms[:3])
-    (c,), _ = _cards([1.0, 1.0, 1.0], categories=["Gift Cards > Restaurants", "", "", "", ""])  # 1/3 is no majority
+    (c,), _ = _cards([1.0, 1.0, 1.0], categories=["Gift Cards > Restaurants"] + [""] * 7)  # 1/3 is no majority
     assert c.category is None
     # a brand with no category: the terms, then the brand
-    (c,), _ = _cards([1.0, 1.0, 1.0], categories=["", "", "", "", ""], brands=["Sysco"] * 5)
+    (c,), _ = _cards([1.0, 1.0, 1.0], categories=[""] * 8, brands=["Sysco"] * 8)
     assert c.label == ", ".join(t for t, _ in c.terms[:3]) + " from Sysco"
 
 
+def test_a_category_most_of_the_catalogue_shares_names_nothing():
+    # the Amazon sample: nearly every product is "Gift Cards > Gift Cards", so that path would name every
+    # interest of every user; like a term in every product it is skipped and the terms name the cluster
+    (c,), _ = _cards([1.0, 1.0, 1.0], categories=["Gift Cards > Gift Cards"] * 6 + ["Gift Cards > Pets"] * 2)
+    assert c.category is None and c.label == ", ".join(t for t, _ in c.terms[:3])
+    # 4 of 8 (not more than half) still names it
+    (c,), _ = _cards([1.0, 1.0, 1.0], categories=["Gift Cards > Food"] * 4 + ["Gift Cards > Pets"] * 4)
+    assert c.label == "Gift Cards > Food"
+    # the shallower fallback is no way around it: "Gift Cards" is in all 8
+    (c,), _ = _cards([1.0, 1.0, 1.0], categories=["Gift Cards > A", "Gift Cards > B", "Gift Cards > C"] + [
+        "Gift Cards > D"] * 5)
+    assert c.category is None
+
+
 def test_a_chinese_user_gets_chinese_connectors_around_catalogue_text():
-    titles = ["星巴克咖啡卡", "星巴克星冰乐卡", "瑞幸咖啡卡", "万达电影卡", "影城观影卡"]
-    categories = ["礼品卡 > 咖啡"] * 3 + ["礼品卡 > 电影"] * 2
-    brands = ["星巴克", "星巴克", "瑞幸", "万达", "万达"]
+    titles = ["星巴克咖啡卡", "星巴克星冰乐卡", "瑞幸咖啡卡", "万达电影卡", "影城观影卡", "宠物店卡", "酒店卡"]
+    categories = ["礼品卡 > 咖啡"] * 3 + ["礼品卡 > 电影"] * 2 + ["礼品卡 > 宠物", "礼品卡 > 旅行"]
+    brands = ["星巴克", "星巴克", "瑞幸", "万达", "万达", "", ""]
     args = dict(categories=categories, brands=brands, titles=titles)
     (zh,), lang = _cards([1.0, 1.0, 0.5], texts=["很好喝", "不错", ""], **args)
     assert lang == "zh" and zh.label == "来自星巴克的礼品卡 > 咖啡"
     (en,), lang = _cards([1.0, 1.0, 0.5], texts=["lovely coffee", "great", ""], **args)
     assert lang == "en" and en.label == "礼品卡 > 咖啡 from 星巴克"  # the catalogue's text, the user's connectors
     (terms_only,), _ = _cards([1.0, 1.0, 0.5], texts=["很好喝", "不错", ""], titles=titles,
-                              categories=[""] * 5, brands=[""] * 5)
+                              categories=[""] * 7, brands=[""] * 7)
     assert "、" in terms_only.label
 
 
