@@ -5,8 +5,9 @@ one free-text query, the ads that win beside each answer, and a small batch of a
 
 Ads come from the sample's hand-written `campaigns.jsonl` through the same library calls as
 `recsys ads match` (`AdMatcher.build`, `ads_beside`); audiences through the ones behind
-`recsys audience build` (`build_for_index`, `write_build`), written to `out/demo_audiences/`
-(git-ignored). Without a campaigns file the demo shows recommendations only.
+`recsys audience build` (`build_for_index`, `write_build`), written to `INDEX/audiences/` (git-ignored,
+beside the versions), where the dashboard of `recsys serve` finds their summary. Without a campaigns
+file the demo shows recommendations only.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from recsys.recommender import RecommendationList  # noqa: E402
 
 QUERY = "a gift card for a coffee lover who likes Starbucks"
 CAMPAIGNS_FILE = "campaigns.jsonl"  # looked for in the --data folder
-AUDIENCES_DIR = Path("out") / "demo_audiences"
+AUDIENCES_DIR = "audiences"  # inside the index folder: not a version (no manifest), read by the dashboard
 ADS_PER_ANSWER = 2
 AUDIENCE_SIZE = 20
 
@@ -105,7 +106,7 @@ def main() -> None:
     ap.add_argument("--index", required=True)
     ap.add_argument("--encoder", default="all-MiniLM-L6-v2")
     ap.add_argument("--campaigns", help=f"campaigns file [DATA/{CAMPAIGNS_FILE} when it exists]")
-    ap.add_argument("--audiences", default=str(AUDIENCES_DIR), help="folder for the demo's audiences")
+    ap.add_argument("--audiences", help=f"folder for the demo's audiences [INDEX/{AUDIENCES_DIR}]")
     ap.add_argument("-k", type=int, default=10)
     args = ap.parse_args()
 
@@ -134,7 +135,7 @@ def main() -> None:
     if matcher is not None:
         print_ads(ads_for(matcher, rec, answer, texts=[QUERY]))
     if campaigns:
-        print_audiences(build_audiences(rec, campaigns, Path(args.audiences)))
+        print_audiences(build_audiences(rec, campaigns, Path(args.audiences or Path(args.index) / AUDIENCES_DIR)))
     m = result.manifest
     err.print(
         f"\n[bold]demo done[/] in {time.perf_counter() - t0:.1f}s — build {result.timings['total_s']:.1f}s "
