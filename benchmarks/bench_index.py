@@ -1,23 +1,31 @@
-"""Index benchmark: build time, bytes, single-query and batch QPS, recall@10 against exact search, and
-flat-scan efficiency against a memory-bandwidth bound measured in the same run; plus the resident memory
-of a separate process that serves a memory-mapped SQ8 index.
+"""Index benchmark: per factory, where the build's time went (training, adding; all cores), the bytes the
+index holds, and at each search parameter recall@10 against exact search, single-query QPS on one thread
+and batch QPS; flat-scan efficiency against a memory-bandwidth bound measured in the same run; the
+resident memory of a separate process that serves a memory-mapped SQ8 index (from `--rss-min` vectors).
 
-    python benchmarks/bench_index.py --sizes 1000000 --batch 200 --serve-queries 300 --ivf-codes SQ8
+    python benchmarks/bench_index.py --sizes 1000000 --batch 200 --tune-max 0 --rss-min 2000000 \
+        --factories Flat SQ8 IVF,SQ8 IVF,Flat HNSW32,Flat HNSW32,SQ8 \
+        --out benchmarks/results/bench_index_1m_build.json
     python benchmarks/bench_index.py --sizes 100000 --out benchmarks/results/bench_index_100k.json
 
-Vectors are seeded and clustered (a mixture of 1,000 anisotropic clusters on the unit sphere), and queries
-are held-out draws from the same mixture, so no Transformer runs over a million texts. HNSW is measured
-up to `--hnsw-max` vectors only (its graph build over 1M × 384 takes ~15 minutes on 2 cores).
+Vectors are seeded and clustered (a mixture of anisotropic clusters on the unit sphere), and queries are
+held-out draws from the same mixture, so no Transformer runs over a million texts. Each index is built as
+`recsys build` builds it (`FaissIndex.build`: the chooser's training sample, batched adds, all cores); the
+JSON is rewritten after every factory, and a progress line per ~10 % of the adds gives the rate of a build
+that is stopped early.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import faiss
@@ -26,11 +34,13 @@ import numpy as np
 from recsys.cli.evaluate import _git_sha, machine_info
 from recsys.index import FaissIndex, IndexSpec, TuneOptions, tune_index
 from recsys.index.autotune import single_query_qps
-from recsys.index.choose import EF_SEARCH_LADDER, NPROBE_LADDER, ivf_nlist
+from recsys.index.choose import EF_SEARCH_LADDER, NPROBE_LADDER, estimate_bytes, ivf_nlist, train_size
 from recsys.index.exact import GroundTruth, ground_truth, recall_of
-from recsys.index.faiss_index import search_threads
+from recsys.index.faiss_index import EF_CONSTRUCTION, search_threads
 
 REPO = Path(__file__).resolve().parents[1]
+#: The chooser's candidate families ("IVF," gets the size's list count).
+FACTORIES = ("Flat", "SQ8", "IVF,Flat", "IVF,SQ8", "HNSW32,Flat", "HNSW32,SQ8")
 
 
 def clustered_vectors(n: int, dim: int, seed: int, *, clusters: int = 5000, latent: int = 8) -> np.ndarray:
@@ -75,28 +85,64 @@ def batch_qps(index: FaissIndex, queries: np.ndarray, k: int = 10) -> float:
     return len(queries) / (time.perf_counter() - t0)
 
 
-def measure(index: FaissIndex, truth: GroundTruth, batch: np.ndarray, build_s: float, path: Path) -> dict:
-    index.save(path)
-    row = {"factory": index.spec.factory, "search_params": dict(index.spec.search_params),
-           "build_s": round(build_s, 2), "bytes": path.stat().st_size,
+def measure(index: FaissIndex, truth: GroundTruth, batch: np.ndarray) -> dict:
+    """Recall@10 and speed at the index's current search parameters."""
+    row = {"search_params": dict(index.spec.search_params),
            "recall_at_10": round(recall_of(index, truth), 4),
            "single_qps_1thread": round(best_single_qps(index, truth.queries), 1),
            "batch_qps": round(batch_qps(index, batch), 1)}
-    print(json.dumps(row), flush=True)
+    print(json.dumps({"factory": index.spec.factory, **row}), flush=True)
     return row
 
 
-def ladder_rows(index: FaissIndex, truth: GroundTruth, batch: np.ndarray, build_s: float, path: Path,
-                key: str, ladder: tuple[int, ...], target: float) -> list[dict]:
+def ladder_rows(index: FaissIndex, truth: GroundTruth, batch: np.ndarray, target: float) -> list[dict]:
     """Measure each search parameter up to the first that reaches `target` and one step beyond."""
+    key, ladder = ladder_of(index.spec.factory)
+    if not key:
+        return [measure(index, truth, batch)]
     rows, reached = [], 0
     for value in ladder:
         index.apply_search_params({key: value})
-        rows.append(measure(index, truth, batch, build_s, path))
+        rows.append(measure(index, truth, batch))
         reached += rows[-1]["recall_at_10"] >= target
         if reached >= 2:
             break
     return rows
+
+
+def ladder_of(factory: str) -> tuple[str, tuple[int, ...]]:
+    if factory.startswith("HNSW"):
+        return "efSearch", EF_SEARCH_LADDER
+    if factory.startswith("IVF"):
+        nlist = int(factory[3:].split(",")[0])
+        return "nprobe", tuple(p for p in NPROBE_LADDER if p <= nlist)
+    return "", ()
+
+
+def build_one(x: np.ndarray, factory: str, nlist: int, seed: int, threads: int | None) -> tuple[FaissIndex, dict]:
+    """Build `factory` as `recsys build` does (training sample as `candidate_specs` sizes it, batched adds,
+    all cores) and report where the time went, with a progress line per ~10 % of the adds."""
+    n, dim = x.shape
+    spec = IndexSpec(factory, train_size=train_size(factory, n))
+    t0 = time.perf_counter()
+    marks: list[float] = []
+
+    def progress(done: int, total: int) -> None:
+        if done == total or len(marks) < 10 * done // total:
+            marks.append(time.perf_counter() - t0)
+            print(f"  {factory}: {done:,}/{total:,} added after {marks[-1]:.1f} s "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
+
+    idx = FaissIndex.build(x, spec, seed=seed, threads=threads, progress=progress)
+    st = idx.build_stats
+    info = {"factory": factory, "n": n, "train_n": st.train_n, "threads": st.threads,
+            "train_s": round(st.train_s, 2), "add_s": round(st.add_s, 2), "build_s": round(st.build_s, 2),
+            "bytes": idx.nbytes(), "est_bytes": estimate_bytes(n, dim, factory),
+            "load_avg_1m_after": round(os.getloadavg()[0], 2)}
+    if factory.startswith("HNSW"):
+        info["efConstruction"] = EF_CONSTRUCTION
+    print(json.dumps(info), flush=True)
+    return idx, info
 
 
 def serve_rss(path: Path, factory: str, dim: int, n_queries: int = 2000) -> dict:
@@ -126,61 +172,53 @@ print(json.dumps({{"rss_before_load_mb": base / 1e6, "rss_after_load_mb": loaded
     return {"factory": factory, **res}
 
 
-def bench_size(n: int, dim: int, args: argparse.Namespace, bw: float, work: Path) -> dict:
+def bench_size(n: int, dim: int, args: argparse.Namespace, bw: float, work: Path, sizes: list[dict],
+               save: Callable[[], None]) -> None:
+    """Measure every factory at `n` vectors into a result appended to `sizes`, saving after each."""
     print(f"== {n:,} × {dim}", flush=True)
     x = clustered_vectors(n + args.queries, dim, args.seed)
     x, qs = x[: n], x[n:]
     truth = ground_truth(x, qs, 10)
     batch = np.ascontiguousarray(np.resize(qs, (args.batch, dim)))
-    rows: list[dict] = []
-    path = work / f"i{n}.faiss"
-    for factory, trained in (("Flat", False), ("SQ8", True)):
-        t0 = time.perf_counter()
-        idx = FaissIndex.build(x, IndexSpec(factory, train_size=100_000 if trained else 0), seed=args.seed)
-        rows.append(measure(idx, truth, batch, time.perf_counter() - t0, path))
-        if factory == "SQ8" and n >= args.rss_min:
-            sq8_path = work / f"sq8-{n}.faiss"
-            path.rename(sq8_path)
-            serve = serve_rss(sq8_path, "SQ8", dim, args.serve_queries)
-        del idx
-    flat = rows[0]
-    bound = bw * 1e9 / (n * dim * 4)
     nlist = min(ivf_nlist(n), args.max_nlist)
-    families = [f"IVF{nlist},{code}" for code in args.ivf_codes]
-    if n <= args.hnsw_max:
-        families = ["HNSW32,Flat", *families]
-    for factory in families:
-        t0 = time.perf_counter()
-        idx = FaissIndex.build(x, IndexSpec(factory, train_size=min(n, 32 * nlist) if "IVF" in factory else
-                                            (100_000 if "SQ8" in factory else 0)), seed=args.seed)
-        build_s = time.perf_counter() - t0
-        key, ladder = ("efSearch", EF_SEARCH_LADDER) if factory.startswith("HNSW") else \
-            ("nprobe", tuple(p for p in NPROBE_LADDER if p <= nlist))
-        rows += ladder_rows(idx, truth, batch, build_s, path, key, ladder, args.target)
-        if factory.endswith("SQ8") and factory.startswith("IVF") and n >= args.rss_min:
-            ivf_path = work / f"ivfsq8-{n}.faiss"
-            idx.save(ivf_path)
-            serve_ivf = serve_rss(ivf_path, factory, dim, args.serve_queries)
+    result: dict = {"n": n, "dim": dim, "queries": len(qs), "nlist": nlist, "load_avg_start": os.getloadavg(),
+                    "factories": []}
+    sizes.append(result)
+    for code in args.factories:
+        factory = code.replace("IVF,", f"IVF{nlist},")
+        if factory.startswith("HNSW") and n > args.hnsw_max:
+            continue
+        idx, info = build_one(x, factory, nlist, args.seed, args.threads)
+        info["search"] = ladder_rows(idx, truth, batch, args.target)
+        result["factories"].append(info)
+        if factory == "Flat":
+            flat_qps = info["search"][0]["single_qps_1thread"]
+            bound = bw * 1e9 / (n * dim * 4)
+            result.update(flat_bandwidth_bound_qps=round(bound, 1), flat_efficiency=round(flat_qps / bound, 3))
+        if "SQ8" in factory and not factory.startswith("HNSW") and n >= args.rss_min:
+            path = work / f"{factory.replace(',', '_')}-{n}.faiss"
+            idx.save(path)
+            result.setdefault("serve_mmap", []).append(serve_rss(path, factory, dim, args.serve_queries))
+            path.unlink()
         del idx
-    ann_ok = [r for r in rows[2:] if r["recall_at_10"] >= args.target]
-    best = max(ann_ok, key=lambda r: r["single_qps_1thread"]) if ann_ok else None
-    result: dict = {
-        "n": n, "dim": dim, "queries": len(qs), "rows": rows,
-        "flat_bandwidth_bound_qps": round(bound, 1),
-        "flat_efficiency": round(flat["single_qps_1thread"] / bound, 3),
-        "best_ann_at_target": best,
-        "best_ann_speedup_vs_flat": round(best["single_qps_1thread"] / flat["single_qps_1thread"], 1) if best else None,
-    }
-    if n >= args.rss_min:
-        result["serve_mmap"] = [serve, serve_ivf]
+        save()
+    rows = [(f["factory"], f["build_s"], r) for f in result["factories"] for r in f["search"]]
+    ann_ok = [t for t in rows if t[0] not in ("Flat", "SQ8") and t[2]["recall_at_10"] >= args.target]
+    flat = next((t[2] for t in rows if t[0] == "Flat"), None)
+    if ann_ok:
+        f, b, r = max(ann_ok, key=lambda t: t[2]["single_qps_1thread"])
+        result["best_ann_at_target"] = {"factory": f, "build_s": b, **r}
+        if flat:
+            result["best_ann_speedup_vs_flat"] = round(r["single_qps_1thread"] / flat["single_qps_1thread"], 1)
     if n <= args.tune_max:
         t0 = time.perf_counter()
         tuned = tune_index(x, qs, TuneOptions(target_recall=args.target, seed=args.seed))
         result["autotune"] = {"factory": tuned.spec.factory, "search_params": tuned.spec.search_params,
                               "recall_at_10": tuned.recall_at_10, "single_qps_1thread": tuned.qps,
-                              "seconds": round(time.perf_counter() - t0, 1), "trials": len(tuned.trials)}
-        print(json.dumps({"autotune": result["autotune"]}), flush=True)
-    return result
+                              "seconds": round(time.perf_counter() - t0, 1),
+                              "trials": [asdict(t) for t in tuned.trials]}
+        print(json.dumps({"autotune": {k: v for k, v in result["autotune"].items() if k != "trials"}}), flush=True)
+    result["load_avg_end"] = os.getloadavg()
 
 
 def main() -> None:
@@ -189,13 +227,15 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--target", type=float, default=0.95)
-    ap.add_argument("--hnsw-max", type=int, default=200_000, help="skip HNSW builds above this many vectors")
+    ap.add_argument("--factories", nargs="+", default=list(FACTORIES),
+                    help="factory strings to build; 'IVF,' stands for IVF with the size's list count")
+    ap.add_argument("--threads", type=int, default=None, help="OpenMP threads for builds (default: all cores)")
+    ap.add_argument("--hnsw-max", type=int, default=2_000_000, help="skip HNSW builds above this many vectors")
     ap.add_argument("--tune-max", type=int, default=200_000, help="run the auto-tuner up to this many vectors")
     ap.add_argument("--rss-min", type=int, default=1_000_000, help="measure mmap serving RSS from this size")
-    ap.add_argument("--max-nlist", type=int, default=2048, help="cap IVF lists (k-means training time grows with it)")
+    ap.add_argument("--max-nlist", type=int, default=1 << 20, help="cap IVF lists (default: the chooser's 4·√n)")
     ap.add_argument("--batch", type=int, default=1000, help="queries per batch-QPS call")
     ap.add_argument("--serve-queries", type=int, default=2000, help="single queries the mmap serving process answers")
-    ap.add_argument("--ivf-codes", nargs="+", default=["Flat", "SQ8"], choices=["Flat", "SQ8"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_index.json")
     args = ap.parse_args()
@@ -204,11 +244,15 @@ def main() -> None:
     print(f"single-thread read bandwidth {bw:.1f} GB/s", flush=True)
     report = {"benchmark": "index", "git_sha": _git_sha(), "machine": machine_info(), "faiss": faiss.__version__,
               "bandwidth_gbs_1thread": round(bw, 2), "target_recall": args.target, "sizes": []}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:  # after every factory, so a long run leaves what it measured so far
+        args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            report["sizes"].append(bench_size(n, args.dim, args, bw, Path(tmp)))
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+            bench_size(n, args.dim, args, bw, Path(tmp), report["sizes"], save)
+            save()
     print(f"wrote {args.out}")
 
 

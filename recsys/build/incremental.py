@@ -30,6 +30,7 @@ from recsys.artifacts import FILES
 from recsys.encoders import Encoder, TextKind
 from recsys.errors import ArtifactError
 from recsys.index import FaissIndex, IndexSpec, Manifest
+from recsys.index.faiss_index import add_batched, build_threads, search_threads
 from recsys.index.store import current_version
 from recsys.index.vectors import VectorTable
 from recsys.text.builders import text_hashes
@@ -164,8 +165,9 @@ def derive_index(plan: ReusePlan | None, vectors: np.ndarray, spec: IndexSpec, *
         start = int(index.ntotal)
         if not np.array_equal(plan.parent_row[:start], np.arange(start)):
             return FaissIndex.build(vectors, spec, seed=seed)  # the parent index does not match its table
-        index.add(x[start:])
+        x = x[start:]
     else:
         index.reset()  # keeps the trained centroids / codebooks
-        index.add(x)
+    with search_threads(build_threads()):  # a serving process runs faiss on one thread; a build uses all
+        add_batched(index, x)
     return FaissIndex(index, spec)

@@ -40,6 +40,7 @@ from recsys.index import (
     tune_index,
 )
 from recsys.index.autotune import tuning_fields
+from recsys.index.faiss_index import build_threads
 from recsys.index.manifest import DataInfo, EncoderInfo, IndexInfo, Lineage, RankerInfo, file_digest
 from recsys.index.store import current_version, list_versions, new_version_name, staging
 from recsys.index.vectors import VectorTable
@@ -222,7 +223,8 @@ def write_version(index_dir: Path, plan: BuildPlan, enc: EncodedData, feats: Fea
             encoder=EncoderInfo(**encoder.describe()),
             index=IndexInfo(factory=idx.factory, count=len(idx.index), search_params=idx.search_params,
                             recall_at_10=round(idx.recall, 4), recall_queries=idx.n_queries,
-                            build_seconds=round(idx.seconds, 3),
+                            build_seconds=round(idx.seconds, 3), bytes=(tmp / FILES["index"]).stat().st_size,
+                            build_threads=build_threads(),
                             **(tuning_fields(idx.tuned, options.target_recall, tmp / FILES["index"])
                                if idx.tuned else {})),
             data=DataInfo(source=ds.source, fingerprint=plan.fingerprint, n_products=len(ds.products),

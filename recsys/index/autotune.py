@@ -5,9 +5,13 @@ memory budget, by measuring rather than guessing.
 2. Below `EXACT_THRESHOLD` unique vectors, an exact scan is fast enough: Flat (SQ8 if Flat is over budget).
 3. Otherwise every candidate family that fits the budget (`candidate_specs`) is built on a seeded sample
    and its search ladder is walked upwards until recall@10 against exact search on held-out queries
-   reaches the target; the family with the highest single-query QPS (one thread) at that point wins.
+   reaches the target. Each family's single-query QPS (one thread) and build time are projected to the
+   full size (`projected_qps`, `projected_build_s`) and `choose.prefer` picks among the families that
+   reach the target within the budget: the fastest-serving one, unless another serves within 20 % of it
+   and builds at least 2× faster.
 4. The winner is built on all vectors and its ladder walked again at full size, because recall at a given
-   efSearch/nprobe drops as the index grows. Every measurement is kept as a `Trial` for the manifest.
+   efSearch/nprobe drops as the index grows. Every measurement, with its build time (training and adding)
+   and the bytes its index holds, is kept as a `Trial` for the manifest.
 """
 
 from __future__ import annotations
@@ -21,13 +25,18 @@ import numpy as np
 
 from recsys.index.base import VectorIndex
 from recsys.index.choose import (
+    BUILD_SPEEDUP,
     EF_SEARCH_LADDER,
     EXACT_THRESHOLD,
     NPROBE_LADDER,
+    SERVE_SLACK,
     IndexSpec,
+    Measured,
     candidate_specs,
     estimate_bytes,
     ivf_nlist,
+    prefer,
+    train_size,
 )
 from recsys.index.dedupe import DedupedIndex, group_identical, groups_path
 from recsys.index.exact import GroundTruth, ground_truth, recall_of
@@ -35,7 +44,7 @@ from recsys.index.faiss_index import FaissIndex, search_threads
 from recsys.index.manifest import TrialInfo
 
 __all__ = ["TuneOptions", "Trial", "TunedIndex", "tune_index", "single_query_qps", "projected_qps",
-           "tuning_fields"]
+           "projected_build_s", "tuning_fields"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,14 @@ class Trial:
     recall_at_10: float
     qps: float
     est_bytes: int
+    #: Seconds spent training and adding when this trial's index was built, and the bytes it holds.
+    train_s: float = 0.0
+    add_s: float = 0.0
+    bytes: int = 0
+
+    @property
+    def build_s(self) -> float:
+        return self.train_s + self.add_s
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,8 @@ class TunedIndex:
     target_met: bool
     n_unique: int
     trials: tuple[Trial, ...]
+    #: Why this family was chosen over the others (empty when the catalogue is small enough to be exact).
+    reason: str = ""
 
 
 def single_query_qps(index: VectorIndex, queries: np.ndarray, k: int = 10, *, budget_s: float = 0.3) -> float:
@@ -104,13 +123,16 @@ def _walk(index: FaissIndex, truth: GroundTruth, target: float, stage: Literal["
           est_bytes: int) -> list[Trial]:
     """Raise the search parameter until the target is met (recall grows with it); one trial per step."""
     key, ladder = _ladder(index.spec)
+    built = index.build_stats
+    nbytes = index.nbytes()
     trials: list[Trial] = []
     for value in ladder or (0,):
         if key:
             index.apply_search_params({key: value})
         recall = recall_of(index, truth)
         trials.append(Trial(index.spec.factory, dict(index.spec.search_params), stage, len(index), round(recall, 4),
-                            round(single_query_qps(index, truth.queries), 1), est_bytes))
+                            round(single_query_qps(index, truth.queries), 1), est_bytes,
+                            round(built.train_s, 3), round(built.add_s, 3), nbytes))
         if recall >= target:
             break
     return trials
@@ -127,12 +149,40 @@ def projected_qps(trial: Trial, n: int) -> float:
     return trial.qps / ratio
 
 
-def _best(trials: list[Trial], target: float, n: int) -> Trial:
-    """Fastest trial (at `n` vectors) meeting the target; if none does, the one with the highest recall."""
+def projected_build_s(trial: Trial, n: int) -> float:
+    """Build seconds a sample trial's family would take at `n` vectors. Scans (encoding only) cost ∝ n;
+    HNSW linking ∝ n log n; IVF with ≈4√n lists trains on `TRAIN_PER_LIST` points per list (k-means cost ∝
+    points × lists ∝ n) and assigns every vector to a list (∝ n × lists ∝ n^1.5)."""
+    ratio = max(n, 1) / max(trial.n, 1)
+    if trial.factory.startswith("HNSW"):
+        return trial.build_s * ratio * np.log(max(n, 2)) / np.log(max(trial.n, 2))
+    if trial.factory.startswith("IVF"):
+        return trial.train_s * ratio + trial.add_s * ratio**1.5
+    return trial.build_s * ratio
+
+
+def _first_at_target(trials: list[Trial], target: float) -> Trial:
+    """A family's trial to compare: the fastest one meeting the target (the ladder stops at the first),
+    otherwise its highest recall."""
     ok = [t for t in trials if t.recall_at_10 >= target]
     if ok:
-        return max(ok, key=lambda t: projected_qps(t, n))
+        return max(ok, key=lambda t: t.qps)
     return max(trials, key=lambda t: (t.recall_at_10, t.qps))
+
+
+def _choose_family(best_of: list[Trial], target: float, n: int, max_bytes: int | None) -> tuple[int, str]:
+    """Position in `best_of` of the family to build at `n` vectors (see `choose.prefer`), and why."""
+    at_n = [Measured(t.factory, t.recall_at_10, projected_qps(t, n), projected_build_s(t, n), t.est_bytes)
+            for t in best_of]
+    pick = prefer(at_n, target, max_bytes)
+    summary = "; ".join(f"{m.factory} R@10 {m.recall_at_10:.3f}, ≈{m.qps:,.0f} QPS, build ≈{m.build_s:,.0f} s"
+                        for m in at_n)
+    if pick is None:  # nothing reaches the target: the most accurate family, the ladder may still get there
+        pick = max(range(len(best_of)), key=lambda i: (best_of[i].recall_at_10, best_of[i].qps))
+        return pick, f"no family reached R@10 {target} on the sample, the most accurate: {summary}"
+    rule = (f"fastest-serving at the target unless one within {1 - SERVE_SLACK:.0%} of its QPS builds "
+            f"≥ {BUILD_SPEEDUP:g}× faster")
+    return pick, f"{at_n[pick].factory} ({rule}), projected to {n:,} vectors: {summary}"
 
 
 def _held_out(vectors: np.ndarray, queries: np.ndarray | None, opts: TuneOptions,
@@ -162,20 +212,21 @@ def tune_index(vectors: np.ndarray, queries: np.ndarray | None = None,
                          f"the smallest needs ≈{smallest:,}: raise the memory budget")
     qs = _held_out(unique, queries, options, rng)
     trials: list[Trial] = []
+    reason = ""
     if n < options.exact_threshold:
         chosen = specs[0]  # Flat, or SQ8 when Flat is over budget
     else:
         sample = unique[np.sort(rng.choice(n, size=min(n, options.sample_size), replace=False))]
         s_truth = ground_truth(sample, qs, 10)
-        best_of: dict[str, Trial] = {}
+        best_of: list[Trial] = []
         for spec in specs:
             s_spec = _rescale(spec, len(sample))
             walked = _walk(FaissIndex.build(sample, s_spec, seed=options.seed), s_truth, options.target_recall,
                            "sample", estimate_bytes(n, dim, spec.factory))
             trials += walked
-            best_of[spec.factory] = _best(walked, options.target_recall, n)
-        winner = _best(list(best_of.values()), options.target_recall, n)
-        chosen = next(s for s in specs if _rescale(s, len(sample)).factory == winner.factory)
+            best_of.append(_first_at_target(walked, options.target_recall))
+        pick, reason = _choose_family(best_of, options.target_recall, n, options.max_memory_bytes)
+        chosen = specs[pick]
     full = FaissIndex.build(unique, chosen, seed=options.seed)
     walked = _walk(full, ground_truth(unique, qs, 10), options.target_recall, "full",
                    estimate_bytes(n, dim, chosen.factory))
@@ -183,7 +234,8 @@ def tune_index(vectors: np.ndarray, queries: np.ndarray | None = None,
     final = walked[-1]
     index: VectorIndex = DedupedIndex(full, groups) if groups.has_duplicates else full
     return TunedIndex(index=index, spec=full.spec, recall_at_10=final.recall_at_10, qps=final.qps,
-                      target_met=final.recall_at_10 >= options.target_recall, n_unique=n, trials=tuple(trials))
+                      target_met=final.recall_at_10 >= options.target_recall, n_unique=n, trials=tuple(trials),
+                      reason=reason)
 
 
 def _rescale(spec: IndexSpec, n: int) -> IndexSpec:
@@ -191,7 +243,8 @@ def _rescale(spec: IndexSpec, n: int) -> IndexSpec:
     if spec.factory.startswith("IVF"):
         nlist = ivf_nlist(n)
         code = spec.factory.split(",", 1)[1]
-        return replace(spec, factory=f"IVF{nlist},{code}", train_size=min(n, 64 * nlist))
+        factory = f"IVF{nlist},{code}"
+        return replace(spec, factory=factory, train_size=train_size(factory, n))
     return replace(spec, train_size=min(spec.train_size, n))
 
 
@@ -204,5 +257,6 @@ def tuning_fields(tuned: TunedIndex, target_recall: float, index_path: Path) -> 
         "qps": tuned.qps,
         "target_recall": target_recall,
         "target_met": tuned.target_met,
-        "tuning": [TrialInfo(**asdict(t)) for t in tuned.trials],
+        "tuning": [TrialInfo(**asdict(t), build_s=round(t.build_s, 3)) for t in tuned.trials],
+        "choice": tuned.reason or None,
     }

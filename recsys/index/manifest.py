@@ -48,7 +48,9 @@ class EncoderInfo(_Frozen):
 
 
 class TrialInfo(_Frozen):
-    """One auto-tuning measurement (see recsys.index.autotune): recall@10 vs exact and 1-thread QPS."""
+    """One auto-tuning measurement (see recsys.index.autotune): recall@10 vs exact and 1-thread QPS, and the
+    build of the index it was measured on. The build fields are None in manifests written before they
+    were recorded."""
 
     factory: str
     search_params: dict[str, int] = {}
@@ -57,6 +59,10 @@ class TrialInfo(_Frozen):
     recall_at_10: float
     qps: float
     est_bytes: int
+    train_s: float | None = None  # training (k-means, quantizer ranges)
+    add_s: float | None = None  # adding the n vectors (encoding, list assignment, graph linking)
+    build_s: float | None = None  # train_s + add_s
+    bytes: int | None = None  # what the built index holds (its serialized size)
 
 
 class IndexInfo(_Frozen):
@@ -77,6 +83,11 @@ class IndexInfo(_Frozen):
     target_recall: float | None = None
     target_met: bool | None = None
     tuning: list[TrialInfo] = []
+    #: Why the auto-tuner chose this family over the other candidates (see recsys.index.choose.prefer).
+    choice: str | None = None
+    #: Bytes the index file holds, and the OpenMP threads it was built on.
+    bytes: int | None = None
+    build_threads: int | None = None
 
 
 class DataInfo(_Frozen):
