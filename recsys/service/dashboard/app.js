@@ -118,7 +118,7 @@ function loading(target) {
 // -- recommendations and ads -----------------------------------------------------------------------------------
 
 function partsCell(parts) {
-  const entries = Object.entries(parts || {}).filter(([, v]) => v !== 0);
+  const entries = Object.entries(parts || {}).filter(([, v]) => Math.abs(v) >= 0.0005);
   entries.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
   return entries.map(([k, v]) => el("span", { class: "tag" }, `${k} ${fmt(v, 3)}`));
 }
@@ -202,8 +202,9 @@ async function lookUpUser(userId) {
       api(`/v1/users/${id}/profile`),
     ]);
     notice("");
-    out.replaceChildren(resultsCard(`Recommendations for ${userId}`, "recs", recs), adsCard(recs),
-      portraitCard(profile), historyCard(profile));
+    out.replaceChildren(el("div", { class: "main" }, resultsCard(`Recommendations for ${userId}`, "recs", recs),
+                                                     historyCard(profile)),
+                        el("div", { class: "side" }, adsCard(recs), portraitCard(profile)));
   } catch (err) {
     showError(out, err);
   }
@@ -219,7 +220,8 @@ async function lookUpProduct(productId) {
   try {
     const answer = await api(`/v1/items/${encodeURIComponent(productId)}/similar?k=${encodeURIComponent(k)}&explain=true`);
     notice("");
-    out.replaceChildren(resultsCard(`Similar to ${productId}`, "similar", answer), adsCard(answer));
+    out.replaceChildren(el("div", { class: "main" }, resultsCard(`Similar to ${productId}`, "similar", answer)),
+                        el("div", { class: "side" }, adsCard(answer)));
   } catch (err) {
     showError(out, err);
   }
@@ -232,7 +234,8 @@ async function runSearch(text) {
   try {
     const answer = await api("/v1/recommendations", { method: "POST", json: { texts: [text], k, explain: true } });
     notice("");
-    out.replaceChildren(resultsCard(`Results for “${text}”`, "search-results", answer), adsCard(answer));
+    out.replaceChildren(el("div", { class: "main" }, resultsCard(`Results for “${text}”`, "search-results", answer)),
+                        el("div", { class: "side" }, adsCard(answer)));
   } catch (err) {
     showError(out, err);
   }
