@@ -117,6 +117,52 @@ def test_a_sync_reads_bounded_batches_until_caught_up_and_never_reads_twice(tiny
     store.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def events_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The events database two stores (two nodes) open: a SQLite file, or a fresh PostgreSQL schema (skipped
+    without RECSYS_TEST_POSTGRES_DSN, see pg.py)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "ev.db")
+    else:
+        from .pg import fresh_schema
+
+        with fresh_schema() as dsn:
+            yield dsn
+
+
+def test_a_feed_tailing_concurrent_appends_of_two_nodes_misses_nothing(events_db: str, tiny_index: Path):
+    """The watermark may only pass a seq once no lower one can still commit: two nodes append at once while
+    a third process's feed syncs, and when they are done its counters hold every stored event once."""
+    import threading
+
+    from recsys.artifacts import load_artifacts
+    from recsys.store import open_event_store
+
+    art = load_artifacts(tiny_index)
+    writers, reader = [open_event_store(events_db) for _ in range(2)], open_event_store(events_db)
+    feed = EventFeed("t", LiveSignals(art.features.signals, art.items, art.features.tiebreak), 0, batch=7)
+    done = threading.Event()
+
+    def write(store) -> None:
+        for _ in range(40):
+            store.append("t", _events(3))
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in writers for _ in range(2)]
+    for t in threads:
+        t.start()
+    syncer = threading.Thread(target=lambda: [feed.sync(reader) for _ in iter(done.is_set, True)])
+    syncer.start()
+    for t in threads:
+        t.join()
+    done.set()
+    syncer.join()
+    feed.sync(reader)
+    assert reader.count("t") == 480 and feed.live.events_applied == 480
+    assert feed.watermark == reader.last_seq("t")
+    for store in (*writers, reader):
+        store.close()
+
+
 # --- two nodes, one store -------------------------------------------------------------------------------------
 
 def test_an_event_posted_on_one_node_changes_the_next_answer_of_the_other(nodes):
