@@ -2,13 +2,17 @@
 
     python benchmarks/bench_api.py --items 100000 [--levels 1,4,16,64] [--duration 10] [--out FILE]
     python benchmarks/bench_api.py --items 1000000 --index indexes/bench-1m   # reuse a built index
+    python benchmarks/bench_api.py --items 100000 --workers 2 --mix mixed     # 2 workers, mixed load
 
 Builds a seeded synthetic catalogue (titles from a small vocabulary, Zipf-skewed events) with the
 hashing encoder at 384 dimensions (MiniLM's width; the encoder itself is not what is measured), starts
 the real server as a subprocess, and drives it with a closed-loop keep-alive HTTP/1.1 client (asyncio,
-one connection per simulated client) at each concurrency level: 80% user recommendations (k=10) for
-known users, 20% similar items. Bounded: each level runs `--duration` seconds or `--max-requests`.
-Writes RPS and p50/p95/p99 per level (and per route) with machine info and git sha to JSON.
+one connection per simulated client) at each concurrency level. `--mix recommend`: 80% user
+recommendations (k=10) for known users, 20% similar items; `--mix mixed`: 50% user recommendations, 15%
+similar items, 10% free-text queries, 10% portraits, 15% event batches. `--workers W` runs `recsys serve
+--workers W`. The load generator runs on the same cores as the server (stated in the result). Bounded:
+each level runs `--duration` seconds or `--max-requests`. Writes RPS and p50/p95/p99 per level (and per
+route) and the server's RSS per worker with machine info and git sha to JSON.
 Not part of the test suite.
 """
 
@@ -57,6 +61,67 @@ def synthetic(n_items: int, n_users: int, events_per_user: int, seed: int = 0) -
                            + pd.to_timedelta(rng.integers(0, 180 * 86400, n_ev), unit="s"),
                            "rating": np.nan, "text": ""})
     return products, events
+
+
+WORDS = ["red mug", "wireless lamp", "leather shoe", "steel kettle", "organic tent", "compact stove",
+         "classic watch", "wooden desk", "premium brush", "black jacket"]
+
+
+def raw_request(method: str, path: str, body: object | None = None) -> bytes:
+    if body is None:
+        return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    data = json.dumps(body).encode()
+    head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n").encode()
+    return head + data
+
+
+def workload(mix: str, n_items: int, n_users: int, seed: int = 0, size: int = 6000) -> tuple[list[bytes], list[str]]:
+    """Pre-built raw requests and their kinds. Event batches use known users and a pool of 2,000 new ones
+    (live state stays bounded) with timestamps in the last day."""
+    from datetime import UTC, datetime, timedelta
+
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    shares = {"recommend": [("user", .8), ("similar", .2)],
+              "mixed": [("user", .5), ("similar", .15), ("query", .1), ("profile", .1), ("events", .15)]}[mix]
+    reqs, kinds = [], []
+    for _ in range(size):
+        r, acc, kind = rng.random(), 0.0, shares[-1][0]
+        for name, share in shares:
+            acc += share
+            if r < acc:
+                kind = name
+                break
+        if kind == "user":
+            reqs.append(raw_request("GET", f"/v1/users/u{rng.randrange(n_users)}/recommendations?k=10"))
+        elif kind == "similar":
+            reqs.append(raw_request("GET", f"/v1/items/p{rng.randrange(n_items)}/similar?k=10"))
+        elif kind == "query":
+            reqs.append(raw_request("POST", "/v1/recommendations", {"texts": [rng.choice(WORDS)], "k": 10}))
+        elif kind == "profile":
+            reqs.append(raw_request("GET", f"/v1/users/u{rng.randrange(n_users)}/profile"))
+        else:
+            events = []
+            for _ in range(rng.randint(1, 20)):
+                user = f"u{rng.randrange(n_users)}" if rng.random() < 0.7 else f"new{rng.randrange(2000)}"
+                ts = now - timedelta(seconds=rng.randrange(86_000))
+                events.append({"user_id": user, "product_id": f"p{rng.randrange(n_items)}",
+                               "event_type": rng.choice(["view", "click", "cart", "purchase"]),
+                               "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%SZ")})
+            reqs.append(raw_request("POST", "/v1/events", {"events": events}))
+        kinds.append(kind)
+    return reqs, kinds
+
+
+def server_rss_mb(pid: int) -> dict[str, object]:
+    """RSS of the server process and each of its worker processes (MiB)."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    procs = [proc, *proc.children(recursive=True)]
+    per = {str(p.pid): round(p.memory_info().rss / 2**20, 1) for p in procs if p.is_running()}
+    return {"per_process": per, "total": round(sum(per.values()), 1)}
 
 
 def build(index: Path, n_items: int, n_users: int) -> dict[str, object]:
@@ -146,6 +211,8 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--max-requests", type=int, default=200_000)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--mix", choices=["recommend", "mixed"], default="recommend")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
 
@@ -164,7 +231,7 @@ def main() -> None:
     log = (tmp / "serve.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "recsys.cli.main", "serve", "--index", str(index), "--port",
                              str(port), "--events-db", str(tmp / "ev.db"), "--no-answer-log", "--log-level",
-                             "warning"], stdout=log, stderr=subprocess.STDOUT, env=env)
+                             "warning", "--workers", str(args.workers)], stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         import httpx
 
@@ -180,16 +247,8 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("server not ready after 600 s")
             time.sleep(0.5)
-        rng = random.Random(0)
         n_users = min(args.users, 20_000)
-        paths, kinds = [], []
-        for _ in range(4000):
-            if rng.random() < 0.8:
-                p, kind = f"/v1/users/u{rng.randrange(n_users)}/recommendations?k=10", "user"
-            else:
-                p, kind = f"/v1/items/p{rng.randrange(manifest.index.count)}/similar?k=10", "similar"
-            paths.append(f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-            kinds.append(kind)
+        paths, kinds = workload(args.mix, manifest.index.count, n_users)
         results = []
         for c in (int(x) for x in args.levels.split(",")):
             t = time.perf_counter()
@@ -197,6 +256,7 @@ def main() -> None:
             row = {"concurrency": c, **summarise(samples, time.perf_counter() - t - 0.0, kinds)}
             row["seconds"] = args.duration
             row["rps"] = round(len(samples) / args.duration, 1)
+            row["server_rss_mb"] = server_rss_mb(proc.pid)
             results.append(row)
             print(json.dumps({k: row[k] for k in ("concurrency", "rps", "latency_ms", "errors")}), file=sys.stderr)
     finally:
@@ -206,11 +266,12 @@ def main() -> None:
     report = {"benchmark": "api", "catalogue_items": manifest.index.count, "index_factory": manifest.index.factory,
               "search_params": manifest.index.search_params, "encoder": manifest.encoder.name,
               "dim": manifest.encoder.dim, "users_with_profile": manifest.data.n_users_with_profile,
-              "workload": "80% GET user recommendations k=10 (known users), 20% GET similar k=10",
-              "client": "closed loop, keep-alive HTTP/1.1, one connection per concurrent client, same machine",
+              "workload": args.mix, "workers": args.workers,
+              "client": "closed loop, keep-alive HTTP/1.1, one connection per concurrent client, asyncio in one "
+                        "process on the same 2 cores as the server (it competes with the server for them)",
               "build": info, "machine": machine(), "levels": results,
               "target": "≥ 800 RPS with p99 ≤ 25 ms at 1M items"}
-    out = args.out or REPO / "benchmarks" / "results" / f"api-{manifest.index.count}.json"
+    out = args.out or REPO / "benchmarks" / "results" / f"api-{manifest.index.count}-w{args.workers}-{args.mix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}", file=sys.stderr)

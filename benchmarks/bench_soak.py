@@ -16,64 +16,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_api import REPO, build, level, machine  # noqa: E402
-
-WORDS = ["red mug", "wireless lamp", "leather shoe", "steel kettle", "organic tent", "compact stove",
-         "classic watch", "wooden desk", "premium brush", "black jacket"]
-
-
-def _request(method: str, path: str, body: object | None = None) -> bytes:
-    if body is None:
-        return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
-    data = json.dumps(body).encode()
-    head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\n\r\n").encode()
-    return head + data
-
-
-def workload(n_items: int, n_users: int, seed: int = 0, size: int = 6000) -> tuple[list[bytes], list[str]]:
-    """Pre-built raw requests and their kinds (a new user pool of 2,000 keeps live state bounded)."""
-    rng = random.Random(seed)
-    now = datetime.now(UTC)
-    reqs, kinds = [], []
-    for _ in range(size):
-        r = rng.random()
-        if r < 0.50:
-            reqs.append(_request("GET", f"/v1/users/u{rng.randrange(n_users)}/recommendations?k=10"))
-            kinds.append("user")
-        elif r < 0.65:
-            reqs.append(_request("GET", f"/v1/items/p{rng.randrange(n_items)}/similar?k=10"))
-            kinds.append("similar")
-        elif r < 0.75:
-            reqs.append(_request("POST", "/v1/recommendations", {"texts": [rng.choice(WORDS)], "k": 10}))
-            kinds.append("query")
-        elif r < 0.85:
-            reqs.append(_request("GET", f"/v1/users/u{rng.randrange(n_users)}/profile"))
-            kinds.append("profile")
-        else:
-            events = []
-            for _ in range(rng.randint(1, 20)):
-                user = f"u{rng.randrange(n_users)}" if rng.random() < 0.7 else f"soak{rng.randrange(2000)}"
-                ts = now - timedelta(seconds=rng.randrange(86_000))
-                events.append({"user_id": user, "product_id": f"p{rng.randrange(n_items)}",
-                               "event_type": rng.choice(["view", "click", "cart", "purchase"]),
-                               "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%SZ")})
-            reqs.append(_request("POST", "/v1/events", {"events": events}))
-            kinds.append("events")
-    return reqs, kinds
+from bench_api import REPO, build, level, machine, workload  # noqa: E402
 
 
 def minute_row(minute: int, samples: list[tuple[int, float, int]], kinds: list[str], seconds: float,
@@ -125,7 +79,7 @@ def main() -> None:
                 raise SystemExit("server not ready after 600 s")
             time.sleep(0.5)
         server = psutil.Process(proc.pid)
-        reqs, kinds = workload(args.items, args.users)
+        reqs, kinds = workload("mixed", args.items, args.users)
         rss_start = server.memory_info().rss
         for minute in range(1, args.minutes + 1):
             t = time.perf_counter()
