@@ -66,3 +66,15 @@ def test_training_sample_sizes():
     assert train_size("IVF4096,Flat", 100_000) == 100_000  # never more than there are vectors
     assert train_size("SQ8", 1_000_000) == 100_000 and train_size("HNSW32,SQ8", 5_000) == 5_000
     assert train_size("Flat", 1_000_000) == 0 and train_size("HNSW32,Flat", 1_000_000) == 0
+
+
+def test_the_measured_1m_candidates():
+    # benchmarks/results/bench_index_1m_build.json: each family at its first search parameter reaching
+    # R@10 0.95 (1-thread QPS, build seconds, bytes) on 1M clustered 384-d vectors.
+    cands = [m("HNSW32,Flat", 0.9585, 1573.8, 423.7, 1_808_129_506),
+             m("HNSW32,SQ8", 0.956, 751.9, 460.3, 656_132_614),
+             m("IVF4096,Flat", 0.957, 441.0, 113.7, 1_550_324_363),
+             m("IVF4096,SQ8", 0.9515, 910.5, 324.7, 398_327_480)]
+    assert prefer(cands, 0.95) == 0  # no other family serves within 20 % of HNSW32,Flat
+    assert prefer(cands, 0.95, max_bytes=10**9) == 3  # under 1 GB: IVF4096,SQ8 serves faster than HNSW32,SQ8
+    assert prefer(cands, 0.955, max_bytes=10**9) == 1  # IVF4096,SQ8 misses 0.955 at nprobe 32
