@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,6 +123,35 @@ def server_rss_mb(pid: int) -> dict[str, object]:
     procs = [proc, *proc.children(recursive=True)]
     per = {str(p.pid): round(p.memory_info().rss / 2**20, 1) for p in procs if p.is_running()}
     return {"per_process": per, "total": round(sum(per.values()), 1)}
+
+
+def start_server(index: Path, tmp: Path, *extra: str) -> tuple[subprocess.Popen, int, Any]:
+    """`recsys serve` on a free loopback port (events in ``tmp``/ev.db, log in ``tmp``/serve.log), once ready."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    log = (tmp / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "recsys.cli.main", "serve", "--index", str(index), "--port",
+                             str(port), "--events-db", str(tmp / "ev.db"), "--no-answer-log", "--log-level",
+                             "warning", *extra], stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 600
+    while True:
+        if proc.poll() is not None:
+            log.close()
+            raise SystemExit(f"server exited: {(tmp / 'serve.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc, port, log
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            log.close()
+            raise SystemExit("server not ready after 600 s")
+        time.sleep(0.5)
 
 
 def build(index: Path, n_items: int, n_users: int) -> dict[str, object]:
@@ -224,29 +254,8 @@ def main() -> None:
     from recsys.index import Manifest, resolve_version
 
     manifest = Manifest.load(resolve_version(index))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    log = (tmp / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "recsys.cli.main", "serve", "--index", str(index), "--port",
-                             str(port), "--events-db", str(tmp / "ev.db"), "--no-answer-log", "--log-level",
-                             "warning", "--workers", str(args.workers)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc, port, log = start_server(index, tmp, "--workers", str(args.workers))
     try:
-        import httpx
-
-        deadline = time.monotonic() + 600
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"server exited: {(tmp / 'serve.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("server not ready after 600 s")
-            time.sleep(0.5)
         n_users = min(args.users, 20_000)
         paths, kinds = workload(args.mix, manifest.index.count, n_users)
         results = []

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sqlite3
 import subprocess
 import sys
@@ -135,20 +134,12 @@ def postgres_info(dsn: str) -> dict[str, object]:
 
 
 def machine(folder: Path) -> dict[str, object]:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
-    meminfo = Path("/proc/meminfo").read_text().splitlines()
-    mem = next((ln.split()[1] for ln in meminfo if ln.startswith("MemTotal")), "0")
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout)
-    except OSError:
-        sha, dirty = "", False
+    """`bench_api.machine()` plus the SQLite version and the file system holding the SQLite file."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_api import machine as base_machine
+
     fs = subprocess.run(["df", "-T", str(folder)], capture_output=True, text=True).stdout.splitlines()[-1:]
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
-            "cores": os.cpu_count(), "mem_gib": round(int(mem) / 2**20, 1), "sqlite": sqlite3.sqlite_version,
-            "sqlite_folder_fs": fs[0].split()[1] if fs else "", "git_sha": sha, "git_dirty": dirty,
-            "loadavg_at_start": os.getloadavg()}
+    return {**base_machine(), "sqlite": sqlite3.sqlite_version, "sqlite_folder_fs": fs[0].split()[1] if fs else ""}
 
 
 def main() -> None:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +25,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_api import REPO, build, level, machine, workload  # noqa: E402
+from bench_api import REPO, build, level, machine, start_server, workload  # noqa: E402
 
 
 def minute_row(minute: int, samples: list[tuple[int, float, int]], kinds: list[str], seconds: float,
@@ -55,29 +53,9 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     info = build(tmp / "index", args.items, args.users)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = (tmp / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "recsys.cli.main", "serve", "--index", str(tmp / "index"),
-                             "--port", str(port), "--events-db", str(tmp / "ev.db"), "--no-answer-log",
-                             "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
+    proc, port, log = start_server(tmp / "index", tmp)
     rows: list[dict[str, object]] = []
     try:
-        import httpx
-
-        deadline = time.monotonic() + 600
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"server exited: {(tmp / 'serve.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("server not ready after 600 s")
-            time.sleep(0.5)
         server = psutil.Process(proc.pid)
         reqs, kinds = workload("mixed", args.items, args.users)
         rss_start = server.memory_info().rss
