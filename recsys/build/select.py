@@ -10,6 +10,11 @@ validation users, their fit-slice items excluded, over the whole catalogue:
   z ≥ 2 over the same users, so on small data tuning only moves on real evidence);
 - `ltr`: the LightGBM ranker trained on the fit slice (users without positive history get the blend,
   as they do when served).
+Above `AUTO_LTR_MAX_ITEMS` catalogue items the learned ranker is not a candidate: its training pass
+scores every sampled user against the whole catalogue at each step (dense users × items matrices and an
+exact nearest-neighbour table), which takes hours at a million items on a few cores; `--ranker ltr`
+still trains it on request.
+
 The winner is the highest mean recall@10; a candidate must beat the simpler one before it by a paired
 z ≥ `MIN_Z_TO_SWITCH` to be preferred, so the choice does not chase noise on small validation sets.
 Every candidate's numbers and the choice are recorded in the version's manifest.
@@ -35,7 +40,8 @@ from recsys.index.manifest import RankerInfo
 from recsys.ranking.blend import blend_features
 from recsys.ranking.tuning import coordinate_ascent, paired_z
 
-__all__ = ["Selection", "select_ranker", "WEIGHT_SPACE", "MIN_Z_TO_SWITCH", "MAX_VALIDATION_USERS"]
+__all__ = ["Selection", "select_ranker", "WEIGHT_SPACE", "MIN_Z_TO_SWITCH", "MAX_VALIDATION_USERS",
+           "AUTO_LTR_MAX_ITEMS"]
 
 Log = Callable[[str], None]
 
@@ -50,6 +56,7 @@ WEIGHT_SPACE: dict[str, tuple[float, ...]] = {
 }
 MIN_Z_TO_SWITCH = 1.0
 MAX_VALIDATION_USERS = 2000
+AUTO_LTR_MAX_ITEMS = 200_000
 #: Budget for the cached per-feature score matrices of the validation users.
 CUBE_BYTES = 600 * 2**20
 K = 10
@@ -178,9 +185,15 @@ def select_ranker(products: pd.DataFrame, events: pd.DataFrame, item_vectors: np
     tuned_config = config.with_updates(weights=base | tuned)
     tuned_config = tuned_config.with_updates(id=f"tuned-{tuned_config.id.removeprefix('blend-')}")
     recalls["blend_tuned"] = _recall(_weighted(cube, base | tuned), v, tb)
-    ltr = _ltr_recall(products, fit_events, feats, v, _weighted(cube, base | tuned), params.signals, log)
-    if ltr is not None:
-        recalls["ltr"] = ltr
+    skipped = ""
+    if n_items > AUTO_LTR_MAX_ITEMS:
+        skipped = (f"; learned ranker not trained: {n_items:,} items > {AUTO_LTR_MAX_ITEMS:,} "
+                   "(--ranker ltr trains it anyway)")
+        log(f"ranker choice: {skipped[2:]}")
+    else:
+        ltr = _ltr_recall(products, fit_events, feats, v, _weighted(cube, base | tuned), params.signals, log)
+        if ltr is not None:
+            recalls["ltr"] = ltr
     best = "blend"
     for name in ("blend_tuned", "ltr"):
         if name in recalls and recalls[name].mean() > recalls[best].mean() \
@@ -190,7 +203,7 @@ def select_ranker(products: pd.DataFrame, events: pd.DataFrame, item_vectors: np
     detail = ", ".join(f"{n} {m['recall@10']:.4f}" for n, m in metrics.items())
     log(f"ranker choice on {len(v.users):,} validation users (recall@10): {detail} → {best}")
     info = RankerInfo(kind="ltr" if best == "ltr" else "blend", chosen_by="validation", metric="recall@10",
-                      candidates=metrics, detail=f"fit on events up to {as_of}; winner {best}")
+                      candidates=metrics, detail=f"fit on events up to {as_of}; winner {best}{skipped}")
     serve_config = config if best == "blend" else tuned_config
     if best == "ltr" and recalls["blend_tuned"].mean() <= recalls["blend"].mean():
         serve_config = config

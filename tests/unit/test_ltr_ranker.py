@@ -150,3 +150,18 @@ def test_learned_ranker_reads_live_popularity(ltr_index: Path):
     assert seen[-1][target] > seen[0][target]
     assert seen[-1][target] == pytest.approx(float(live.signals.popularity[target]))
     assert float(art.features.signals.popularity[target]) == pytest.approx(seen[0][target])
+
+
+def test_auto_choice_leaves_the_learned_ranker_out_above_the_catalogue_cap(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch):
+    import recsys.build.select as select
+
+    products, events = sequence_frames(n_users=120, length=5, seed=3)
+    monkeypatch.setattr(select, "AUTO_LTR_MAX_ITEMS", len(products) - 1)
+    out = tmp_path / "seq"
+    build_index(make_dataset(products, events, "seq"), out, make_encoder("hashing-256"),
+                BuildOptions(progress=False, ranker="auto"))
+    info = Recommender.load(out).art.manifest.ranker
+    assert info.kind == "blend" and info.chosen_by == "validation"
+    assert "ltr" not in info.candidates and "learned ranker not trained" in info.detail
+    assert {"blend", "blend_tuned"} <= set(info.candidates)

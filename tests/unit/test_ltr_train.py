@@ -164,3 +164,28 @@ def test_early_stopping_metadata_and_refit():
     kept = fit_ranker(products, events, _vectors(products), replace(PARAMS, refit=False))
     assert kept.booster.num_trees() == kept.meta["early_stopping"]["best_iteration"]
     assert kept.meta["groups"] == kept.meta["early_stopping"]["train_groups"]
+
+
+def test_step_depths_are_cut_to_the_ease_budget():
+    """Each depth costs one EASE solve over the interacted items: a budget of 2 × 5³ allows two depths of
+    a 5-item catalogue, a tiny one still keeps the last step."""
+    from recsys.ranking.ltr.train import affordable_steps, step_slices
+
+    products, events = _abc_events()
+    pos = np.array([0, 1, -1, 2, 3, 4])
+    assert affordable_steps(events, pos, TrainParams(ease_cube_budget=2 * 5**3)) == 2
+    assert affordable_steps(events, pos, TrainParams(ease_cube_budget=2 * 5**3 - 1)) == 1
+    assert affordable_steps(events, pos, TrainParams(ease_cube_budget=1, max_steps=3)) == 1
+    assert affordable_steps(events, pos, TrainParams(ease_cube_budget=1e9, max_steps=3)) == 3
+    cut = step_slices(events, pos, TrainParams(holdout="day", ease_cube_budget=1))
+    assert [sl.depth for sl in cut] == [0]
+
+
+def test_neighbour_table_rows_on_request_match_the_full_table():
+    from recsys.ranking.ltr.candidates import item_neighbours
+
+    v = np.random.default_rng(3).normal(size=(50, 8)).astype(np.float32)
+    full = item_neighbours(v, 6, chunk=7)
+    part = item_neighbours(v, 6, chunk=7, rows=np.array([4, 40, 4, 17]))
+    np.testing.assert_array_equal(part[[4, 17, 40]], full[[4, 17, 40]])
+    assert (np.delete(part, [4, 17, 40], axis=0) == -1).all()

@@ -168,12 +168,22 @@ def _interleaved(ids: np.ndarray, n: int, excluded: np.ndarray, owner: np.ndarra
     return merged
 
 
-def item_neighbours(vectors: np.ndarray, n: int, chunk: int = 1024, tiebreak: np.ndarray | None = None) -> np.ndarray:
+def item_neighbours(vectors: np.ndarray, n: int, chunk: int = 1024, tiebreak: np.ndarray | None = None,
+                    rows: np.ndarray | None = None) -> np.ndarray:
     """n_items × n exact nearest items of every item (itself included): a lookup table that replaces
     one search per recent item when many users are ranked at once (offline evaluation, training).
-    Equal similarities are in `tiebreak` order."""
+    Equal similarities are in `tiebreak` order. With `rows` (catalogue positions) only those rows are
+    searched, the others hold -1: the search costs rows × items, so callers that know which items
+    can be looked up (the items of the users they rank) pass them on large catalogues."""
     search = exact_search(vectors, tiebreak)
-    return np.concatenate([search(vectors[a : a + chunk], n) for a in range(0, len(vectors), chunk)])
+    if rows is None:
+        return np.concatenate([search(vectors[a : a + chunk], n) for a in range(0, len(vectors), chunk)])
+    rows = np.unique(np.asarray(rows, np.int64))
+    out = np.full((len(vectors), min(n, len(vectors))), -1, np.int64)
+    for a in range(0, len(rows), chunk):
+        part = rows[a : a + chunk]
+        out[part] = search(vectors[part], n)
+    return out
 
 
 def generate_candidates(

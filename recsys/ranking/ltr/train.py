@@ -34,6 +34,7 @@ import pandas as pd
 
 from recsys.data import schema as S
 from recsys.errors import ConfigError
+from recsys.features.ease import MAX_DENSE_ITEMS
 from recsys.features.events import EventFeatures, event_features, interaction_mask
 from recsys.features.ids import IdMap
 from recsys.features.items import ItemFeatures, item_features, tiebreak_ranks
@@ -45,7 +46,7 @@ from recsys.ranking.ltr.model import LearnedModel, LGBParams, Prior, train_model
 from recsys.ranking.ltr.scoring import exact_scoring_search, score_batch
 
 __all__ = ["Holdout", "TrainParams", "StepSlice", "holdout_last", "history_steps", "step_slices", "fit_ranker",
-           "train_for_index", "slice_features", "group_ndcg"]
+           "train_for_index", "slice_features", "group_ndcg", "affordable_steps"]
 
 Holdout = Literal["auto", "event", "day"]
 #: Extra neighbours per item in the lookup table, so excluded history items still leave enough.
@@ -69,6 +70,11 @@ class TrainParams:
     seed: int = 0
     #: Label steps per user, most recent first (1 = only the last step).
     max_steps: int = 5
+    #: Each step depth costs one dense EASE solve over the interacted items (about n³/3 flops for n
+    #: items, capped at `recsys.features.ease.MAX_DENSE_ITEMS`); the depths used are cut so that
+    #: depths × n³ stays within this budget: all 5 up to 12,600 items, 1 at the 20,000-item cap (about
+    #: 100 s a solve on 2 cores). Catalogues that large have users enough for one step to fill the groups.
+    ease_cube_budget: float = 1e13
     #: Early stopping on the most recent step's groups (needs `min_valid_groups` of them and earlier steps).
     early_stopping: bool = True
     min_valid_groups: int = 20
@@ -226,11 +232,18 @@ class StepSlice:
     labels: list[np.ndarray]  # per user: the catalogue positions of that step's items (distinct, in event order)
 
 
+def affordable_steps(events: pd.DataFrame, item_pos: np.ndarray, params: TrainParams = TrainParams()) -> int:
+    """The step depths trained: `max_steps`, cut to `ease_cube_budget` (see `TrainParams`), at least 1."""
+    n = min(len(np.unique(item_pos[_label_rows(events, item_pos)])), MAX_DENSE_ITEMS)
+    return int(max(1, min(params.max_steps, params.ease_cube_budget // max(1, n) ** 3)))
+
+
 def step_slices(events: pd.DataFrame, item_pos: np.ndarray, params: TrainParams = TrainParams()) -> list[StepSlice]:
     """The training groups of `events`, by depth (see the module docstring); users sampled by `max_users`."""
     steps = history_steps(events, item_pos, params.holdout)
     lab = steps.labels
-    groups_at = lab[(lab["t"] >= 1) & (lab["depth"] < params.max_steps)]
+    depths = affordable_steps(events, item_pos, params)
+    groups_at = lab[(lab["t"] >= 1) & (lab["depth"] < depths)]
     sampled = _sample_users(np.unique(groups_at["u"].to_numpy()), params.max_users, params.seed)
     groups_at = groups_at[groups_at["u"].isin(sampled)]
     label_rows = _label_rows(events, item_pos)
@@ -262,8 +275,11 @@ def fit_ranker(
         raise ConfigError("too little data to train the learned ranker: no user has events before their last "
                           "step; use the weighted blend (ranker 'blend')")
     names = feature_names(params.drop_groups)
+    ranked = pd.Index(events[S.USER_ID]).isin(np.concatenate([sl.users for sl in slices]))
+    looked_up = item_pos[ranked & (item_pos >= 0)]  # the only items a recent-item lookup can start from
     neighbours = item_neighbours(np.ascontiguousarray(item_vectors, np.float32),
-                                 params.candidates.recent + NEIGHBOUR_SLACK, tiebreak=tiebreak_ranks(len(products)))
+                                 params.candidates.recent + NEIGHBOUR_SLACK, tiebreak=tiebreak_ranks(len(products)),
+                                 rows=looked_up)
     n_groups = sum(len(sl.users) for sl in slices)
     n_neg = max(params.max_negatives, params.max_rows // n_groups)
     rng = np.random.default_rng(params.seed)
@@ -307,6 +323,7 @@ def fit_ranker(
         "as_of_by_depth": as_of_by_depth, "holdout": _resolve(params.holdout, events),
         "train_users": len({u for sl in slices for u in sl.users.tolist()}),
         "users_with_positive_candidate": len(users_with_positive), "max_steps": params.max_steps,
+        "steps_used": len(slices),
         "negatives_per_group": int(n_neg), "groups_by_depth": {sl.depth: len(sl.users) for sl in slices},
         "drop_groups": list(params.drop_groups),
     }
