@@ -7,12 +7,13 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from fastapi import Response
 
 from recsys.ads.answer import ads_beside
-from recsys.ads.matcher import AdMatch
+from recsys.ads.matcher import AdAnswer
 from recsys.artifacts import POSITION
 from recsys.config.catalog import Resolved
 from recsys.errors import UnknownUserError
@@ -20,7 +21,7 @@ from recsys.explain.portraits import portrait
 from recsys.online.profiles import UserState, online_user
 from recsys.ranking.base import Filters
 from recsys.recommender import RecommendationList
-from recsys.service.schemas import ProfileOut, RecommendationsOut
+from recsys.service.schemas import AdExclusion, ProfileOut, RecommendationsOut
 from recsys.service.tenants import Served
 from recsys.store import EventStore
 
@@ -74,15 +75,15 @@ def recommend_for_user(served: Served, tenant: str, store: EventStore, q: UserQu
 
 
 def ads_for(served: Served, answer: RecommendationList, n_ads: int | None, default: int, *,
-            user: UserAnswer | None = None, texts: Sequence[str] = (), item_id: str | None = None) -> list[dict]:
-    """The ads beside `answer` as JSON-ready dicts; [] when the tenant has no campaigns or ads are off."""
+            user: UserAnswer | None = None, texts: Sequence[str] = (), item_id: str | None = None) -> AdAnswer:
+    """The ads beside `answer` and why the other campaigns were excluded; none when the tenant has no
+    campaigns or ads are off."""
     n = default if n_ads is None else n_ads
     if served.ads is None or n <= 0:
-        return []
+        return AdAnswer([])
     rec = served.recommender(served.art.config)
-    found = ads_beside(served.ads, rec, answer, n_ads=n, user_vector=None if user is None else user.vector,
-                       history_pos=None if user is None else user.history_pos, texts=texts, item_id=item_id)
-    return found.to_dict()["ads"]  # type: ignore[return-value]
+    return ads_beside(served.ads, rec, answer, n_ads=n, user_vector=None if user is None else user.vector,
+                      history_pos=None if user is None else user.history_pos, texts=texts, item_id=item_id)
 
 
 def user_portrait(served: Served, tenant: str, store: EventStore, user_id: str, resolved: Resolved,
@@ -97,18 +98,20 @@ def user_portrait(served: Served, tenant: str, store: EventStore, user_id: str, 
     return ProfileOut.model_validate({**body, "index_version": served.version, "live_events": state.live_events})
 
 
-#: Left out of every result unless the request asked for explanations.
-_UNEXPLAINED = {"results": {"__all__": {"sources", "because"}}}
+#: Left out of every answer unless the request asked for explanations.
+_UNEXPLAINED: dict[str, Any] = {"results": {"__all__": {"sources", "because"}}, "ads_excluded": True}
 
 
 def render(answer: RecommendationList, resolved: Resolved, tenant: str, *, explain: bool,
-           log: bool, ads: Sequence[AdMatch | dict] = ()) -> Response:
+           log: bool, ads: AdAnswer | None = None) -> Response:
     """The answer as the declared `RecommendationsOut`, serialised by pydantic.
 
     A `Response` rather than the model itself because which fields a result carries depends on the
     request (`explain`), which FastAPI's per-route serialisation options cannot express; the body is
     still exactly the model's JSON, so nothing undeclared reaches the client."""
-    out = RecommendationsOut(results=answer.results, ads=list(ads), strategy=answer.strategy,
+    ads = ads or AdAnswer([])
+    excluded = [AdExclusion(campaign_id=c, reason=r) for c, r in ads.excluded.items()]
+    out = RecommendationsOut(results=answer.results, ads=ads.ads, ads_excluded=excluded, strategy=answer.strategy,
                              config_id=answer.config_id, index_version=answer.index_version,
                              fallback=answer.fallback, user_id=answer.user_id, experiment=resolved.experiment,
                              arm=resolved.arm)

@@ -11,8 +11,8 @@ from recsys.ads.matcher import AdMatch
 from recsys.data.schema import EventType
 from recsys.recommender import Recommendation, Strategy
 
-__all__ = ["EventIn", "EventBatch", "EventsAck", "TextRequest", "RecommendationsOut", "ReloadOut", "HealthOut",
-           "ReadyOut", "ProfileOut", "ErrorOut", "error_responses", "OverviewOut", "LiveOut"]
+__all__ = ["EventIn", "EventBatch", "EventsAck", "TextRequest", "AdExclusion", "RecommendationsOut", "ReloadOut",
+           "HealthOut", "ReadyOut", "ProfileOut", "ErrorOut", "error_responses", "OverviewOut", "LiveOut"]
 
 _ID = Field(min_length=1, max_length=256)
 
@@ -105,6 +105,12 @@ class TextRequest(_In):
         return self
 
 
+class AdExclusion(_Out):
+    campaign_id: str
+    reason: str = Field(description="Why the campaign won no ad slot: paused, outside its dates, budget spent, "
+                                    "ahead of pacing, frequency cap, below the relevance floor, …")
+
+
 class RecommendationsOut(_Out):
     """Each result is the library's `Recommendation` and each ad its `AdMatch`: one definition per shape.
 
@@ -118,6 +124,8 @@ class RecommendationsOut(_Out):
         description="Best first. With explain=true each result also carries `sources` (the candidate "
                     "generators that found it) and `because` (a reason, or null when there is none).")
     ads: list[AdMatch] = []
+    ads_excluded: list[AdExclusion] = Field(
+        [], description="With explain=true: why each other candidate campaign got no ad (omitted otherwise)")
     strategy: Strategy
     config_id: str
     index_version: str

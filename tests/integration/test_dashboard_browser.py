@@ -91,14 +91,20 @@ def submit(driver: webdriver.Chrome, field: str, value: str) -> None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """(base URL, API key) of a real server over the tiny catalogue with a hostile product title."""
+    """(base URL, API key) of a real server over the tiny catalogue with a hostile product title, serving an
+    active and a paused campaign."""
     tmp = tmp_path_factory.mktemp("dash")
     products, events = tiny_frames()
     products.loc[products.product_id == "c3", "title"] = HOSTILE
     build_index(make_dataset(products, events, "tiny"), tmp / "idx", make_encoder("hashing-256"),
                 BuildOptions(progress=False))
     key, _ = create_key(tmp / "keys.json", "default")
-    with server(tmp / "idx", tmp, "--keys", str(tmp / "keys.json")) as (base, _):
+    campaigns = tmp / "campaigns.jsonl"
+    campaigns.write_text(
+        '{"campaign_id": "mugs", "advertiser": "cafe", "landing_product_ids": ["c3"], "bid_type": "cpc", "bid": 1}\n'
+        '{"campaign_id": "off", "advertiser": "shoes", "landing_product_ids": ["r1"], "bid_type": "cpc", "bid": 9,'
+        ' "status": "paused"}\n')
+    with server(tmp / "idx", tmp, "--keys", str(tmp / "keys.json"), "--campaigns", str(campaigns)) as (base, _):
         yield base, key
 
 
@@ -151,6 +157,10 @@ def test_user_lookup_shows_recommendations_portrait_and_history(site, driver):
     history = driver.find_element(By.ID, "history").text
     assert "espresso coffee beans dark roast" in history and "burr coffee grinder" in history
     assert driver.find_elements(By.CSS_SELECTOR, "#recs .tag")  # score parts or sources
+    why = {x["campaign_id"]: x["reason"] for x in answer["ads_excluded"]}
+    assert why["off"] == "paused"
+    ads = driver.find_element(By.ID, "ads").text
+    assert "Excluded" in ads and "off" in ads and "paused" in ads  # why the paused campaign got no ad
 
 
 def test_product_lookup_shows_similar_items(site, driver):

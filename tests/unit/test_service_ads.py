@@ -80,3 +80,33 @@ def test_bad_ad_events_are_refused_and_nothing_is_stored(client: TestClient):
     r = client.post("/v1/events", json=_events(("mugs", "u", "c1", "purchase")))
     assert r.status_code == 422 and "impression and click" in r.text
     assert client.app.state.store.ad_events("default").empty
+
+
+def test_explained_answers_say_why_each_other_campaign_got_no_ad(tiny_index: Path, tmp_path: Path):
+    """`explain=true` adds `ads_excluded` (campaign id and reason: paused, frequency cap, …), declared in the
+    OpenAPI schema; without it the answer carries no such key."""
+    from .test_http_contract import CheckedClient
+
+    camps = tmp_path / "campaigns.parquet"
+    pd.DataFrame([
+        dict(campaign_id="mugs", advertiser="cafe", landing_product_ids=["c3", "c2"], keywords=["espresso"],
+             bid_type="cpc", bid=1.0, status="active"),
+        dict(campaign_id="off", advertiser="shoes", landing_product_ids=["r1"], keywords=["running"],
+             bid_type="cpc", bid=9.0, status="paused"),
+        dict(campaign_id="novels", advertiser="press", headline="detective mystery novels", landing_product_ids=[],
+             keywords=[], bid_type="cpm", bid=4.0, status="active", frequency_cap=1),
+    ]).to_parquet(camps)
+    settings = Settings(index=tiny_index, events_db=tmp_path / "ev.db", campaigns=camps, ads_relevance_floor=0.05,
+                        ads_min_percentile=0.0)
+    with CheckedClient(create_app(settings)) as c:
+        assert c.post("/v1/events", json=_events(("novels", "reader", None, "impression"))).status_code == 200
+        q = {"texts": ["detective mystery novel"], "k": 1, "ads": 3, "user_id": "reader"}
+        plain = c.post("/v1/recommendations", json=q).json()
+        assert "ads_excluded" not in plain and "novels" not in [a["campaign_id"] for a in plain["ads"]]
+        why = {x["campaign_id"]: x["reason"] for x in
+               c.post("/v1/recommendations", json={**q, "explain": True}).json()["ads_excluded"]}
+        assert why["off"] == "paused" and why["novels"].startswith("frequency cap")
+        page = c.get("/v1/items/c1/similar", params={"k": 1, "ads": 3, "explain": "true"}).json()
+        assert {"campaign_id": "off", "reason": "paused"} in page["ads_excluded"]
+        user = c.get("/v1/users/u_book/recommendations", params={"k": 2, "explain": "true"}).json()
+        assert {"campaign_id": "off", "reason": "paused"} in user["ads_excluded"]

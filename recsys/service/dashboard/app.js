@@ -151,9 +151,10 @@ function adsCard(answer) {
           + ` · relevance ${fmt(a.relevance, 3)} · pCTR ${fmt(a.pctr * 100, 2)}% · eCPM ${fmt(a.ecpm, 2)}`),
         el("div", { class: "because" }, a.why)))
     : [el("p", { class: "empty" }, "No ad beside this answer (no campaigns, or none relevant enough).")];
-  const excluded = Object.entries(answer.excluded || {});
+  // With explain=true the API lists why each other candidate campaign got no slot (paused, budget, cap, …).
+  const excluded = answer.ads_excluded || [];
   const why = excluded.length
-    ? [el("h3", {}, "Excluded"), table(["campaign", "why"], excluded.map(([c, w]) => row([c, w])))]
+    ? [el("h3", {}, "Excluded"), table(["campaign", "why"], excluded.map((x) => row([x.campaign_id, x.reason])))]
     : [];
   return card("Ads", "ads", ...body, ...why);
 }
