@@ -60,6 +60,7 @@ class RankRequest:
 
 
 PartsOf = Callable[[np.ndarray], dict[str, np.ndarray]]
+SourcesOf = Callable[[np.ndarray], list[tuple[str, ...]]]
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,14 @@ class Scored:
     """Candidates that passed the request's filters, their scores, score parts and sources.
 
     `parts` are per-candidate arrays, or a function of the selected candidate indices when parts cost
-    more than scores (a learned model's contributions are computed for the shown results only).
+    more than scores (a learned model's contributions are computed for the shown results only); so may
+    `sources` be (naming the sources of a few hundred candidates costs more than scoring them).
     """
 
     positions: np.ndarray
     scores: np.ndarray
     parts: dict[str, np.ndarray] | PartsOf
-    sources: list[tuple[str, ...]]
+    sources: list[tuple[str, ...]] | SourcesOf
 
     @classmethod
     def empty(cls) -> Scored:
@@ -83,6 +85,11 @@ class Scored:
         if callable(self.parts):
             return self.parts(order) if len(order) else {}
         return {f: v[order] for f, v in self.parts.items()}
+
+    def sources_of(self, order: np.ndarray) -> list[tuple[str, ...]]:
+        if callable(self.sources):
+            return self.sources(order) if len(order) else []
+        return [self.sources[i] for i in order.tolist()]
 
 
 @dataclass(frozen=True)

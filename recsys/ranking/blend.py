@@ -4,6 +4,8 @@ user, its candidates) and for evaluation (a batch of users, the whole catalogue)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -11,22 +13,74 @@ from recsys.config import FEATURES, BlendWeights
 from recsys.features.items import ItemFeatures
 from recsys.ranking.base import Filters
 
-__all__ = ["blend_features", "blend_scores", "filter_mask", "history_weights", "mmr_select", "select",
-           "top_k_order"]
+__all__ = ["HistoryScores", "blend_features", "blend_scores", "filter_mask", "history_weights", "summed_history",
+           "mmr_select", "select", "top_k_order"]
 
 
 def history_weights(history_pos: np.ndarray, history_w: np.ndarray, n_items: int) -> sp.csr_matrix:
     """1 × n: the positive event weights of a history summed per item (what co-occurrence starts from)."""
-    keep = (history_pos >= 0) & (history_w > 0)
-    return sp.csr_matrix((history_w[keep], (np.zeros(int(keep.sum()), np.int64), history_pos[keep])),
-                         shape=(1, n_items), dtype=np.float32)
+    ids, w = summed_history(history_pos, history_w)
+    return sp.csr_matrix((w, ids, np.array([0, len(ids)])), shape=(1, n_items), dtype=np.float32)
+
+
+def summed_history(history_pos: np.ndarray, history_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(items ascending, float32 weight sums) of a history's positive events."""
+    pos, w = np.asarray(history_pos, np.int64), np.asarray(history_w, np.float64)
+    keep = (pos >= 0) & (w > 0)
+    ids, inv = np.unique(pos[keep], return_inverse=True)
+    return ids, np.bincount(inv, w[keep], minlength=len(ids)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class HistoryScores:
+    """Per user, `history @ cooc` (event weights) and `binary(history) @ ease`: b × n CSR rows with
+    sorted indices. Candidate generation and the blend features read the same products."""
+
+    cooc: sp.csr_matrix
+    ease: sp.csr_matrix
+
+    @classmethod
+    def of(cls, items: ItemFeatures, history: sp.csr_matrix) -> HistoryScores:
+        if history.shape[0] == 1:
+            row = history.tocsr()
+            return cls.of_one(items, row.indices.astype(np.int64), row.data.astype(np.float32))
+        binary = history.copy()
+        binary.data[:] = 1.0
+        return cls(_product(history, items.cooc), _product(binary, items.ease))
+
+    @classmethod
+    def of_one(cls, items: ItemFeatures, ids: np.ndarray, w: np.ndarray) -> HistoryScores:
+        """One user from (item positions, weights): the rows of `cooc`/`ease` gathered and summed (the
+        same products as a sparse matrix multiply, without its per-call overhead on a single row)."""
+        n = items.n_items
+        return cls(_gathered(ids, w, items.cooc, n), _gathered(ids, np.ones(len(ids), np.float32), items.ease, n))
+
+
+def _product(history: sp.csr_matrix, weights: sp.csr_matrix) -> sp.csr_matrix:
+    out = (history @ weights).tocsr()
+    out.sort_indices()
+    return out
+
+
+def _gathered(ids: np.ndarray, w: np.ndarray, weights: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    starts = weights.indptr[ids].astype(np.int64)
+    lens = weights.indptr[ids + 1].astype(np.int64) - starts
+    total = int(lens.sum())
+    if total == 0:
+        return sp.csr_matrix((1, n), dtype=np.float32)
+    take = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+    cols, inv = np.unique(weights.indices[take], return_inverse=True)
+    vals = np.bincount(inv, weights.data[take] * np.repeat(w, lens), minlength=len(cols)).astype(np.float32)
+    keep = vals != 0
+    return sp.csr_matrix((vals[keep], cols[keep], np.array([0, int(keep.sum())])), shape=(1, n), dtype=np.float32)
 
 
 def blend_features(items: ItemFeatures, queries: np.ndarray | None, history: sp.csr_matrix,
-                   cand: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                   cand: np.ndarray | None = None, scores: HistoryScores | None = None) -> dict[str, np.ndarray]:
     """b × C feature values of the blend for b users (`queries` b × d or None, `history` b × n positive
     weights) over candidates `cand` (None: the whole catalogue). Every value but cosine and sentiment
-    lies in [0, 1] (EASE can be negative); co-occurrence and EASE are divided by each user's largest score."""
+    lies in [0, 1] (EASE can be negative); co-occurrence and EASE are divided by each user's largest score.
+    `scores` are `HistoryScores.of(items, history)` when the caller already has them."""
     b = history.shape[0]
     cols = np.arange(items.n_items) if cand is None else np.asarray(cand, np.int64)
     sig = items.signals
@@ -34,10 +88,9 @@ def blend_features(items: ItemFeatures, queries: np.ndarray | None, history: sp.
     def static(v: np.ndarray) -> np.ndarray:
         return np.broadcast_to(np.asarray(v, np.float32)[cols], (b, len(cols)))
 
-    binary = history.copy()
-    binary.data[:] = 1.0
-    cooc = _scaled(history, items.cooc, cols)
-    ease = _scaled(binary, items.ease, cols)
+    products = scores if scores is not None else HistoryScores.of(items, history)
+    cooc = _scaled(products.cooc, cols)
+    ease = _scaled(products.ease, cols)
     cosine = (np.asarray(queries, np.float32) @ items.vectors[cols].T if queries is not None
               else np.zeros((b, len(cols)), np.float32))
     return {
@@ -51,16 +104,19 @@ def blend_features(items: ItemFeatures, queries: np.ndarray | None, history: sp.
     }
 
 
-def _scaled(history: sp.csr_matrix, weights: sp.csr_matrix, cols: np.ndarray) -> np.ndarray:
-    """b × C of `history @ weights` at `cols`, each row divided by its largest value over all items."""
-    b = history.shape[0]
-    if not history.nnz or not weights.nnz:
-        return np.zeros((b, len(cols)), np.float32)
-    scores = (history @ weights).tocsr()
+def _scaled(scores: sp.csr_matrix, cols: np.ndarray) -> np.ndarray:
+    """b × C of the product rows `scores` at `cols`, each row divided by its largest value over all items."""
+    b = scores.shape[0]
     if not scores.nnz:
         return np.zeros((b, len(cols)), np.float32)
-    dense = np.asarray(scores[:, cols].todense(), np.float32)
-    top = np.asarray(scores.max(axis=1).todense(), np.float32).reshape(b, 1)
+    if b == 1:  # sorted indices: a binary search per column instead of scipy's fancy indexing
+        idx, data = scores.indices, scores.data
+        at = np.minimum(np.searchsorted(idx, cols), len(idx) - 1)
+        dense = np.where(idx[at] == cols, data[at], np.float32(0)).astype(np.float32)[None, :]
+        top = np.full((1, 1), data.max(), np.float32)
+    else:
+        dense = np.asarray(scores[:, cols].todense(), np.float32)
+        top = np.asarray(scores.max(axis=1).todense(), np.float32).reshape(b, 1)
     return np.divide(dense, top, out=np.zeros_like(dense), where=top > 0)
 
 

@@ -8,22 +8,62 @@ popular items. Every candidate keeps the sources that produced it.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from recsys.config import BlendConfig
 from recsys.features.items import ItemFeatures
 from recsys.index import VectorIndex
-from recsys.ranking.base import RankRequest, Scored
-from recsys.ranking.blend import blend_features, blend_scores, filter_mask, history_weights
+from recsys.ranking.base import RankRequest, Scored, SourcesOf
+from recsys.ranking.blend import (
+    HistoryScores,
+    blend_features,
+    blend_scores,
+    filter_mask,
+    history_weights,
+    summed_history,
+)
 
 __all__ = ["BlendRanker", "SOURCES"]
 
 SOURCES = ("vector", "cooc", "ease", "popular")
 
 
-def _binary(m):
-    out = m.copy()
-    out.data[:] = 1.0
-    return out
+class Candidates:
+    """Candidate positions from several sources in first-appearance order, with a bit per source."""
+
+    def __init__(self) -> None:
+        self._pos: list[np.ndarray] = []
+        self._bits: list[np.ndarray] = []
+
+    def add(self, positions: np.ndarray, source: str) -> None:
+        p = np.asarray(positions, np.int64)
+        self._pos.append(p)
+        self._bits.append(np.full(len(p), 1 << SOURCES.index(source), np.int64))
+
+    def _merged(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self._pos:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pos, bits = np.concatenate(self._pos), np.concatenate(self._bits)
+        uniq, first, inv = np.unique(pos, return_index=True, return_inverse=True)
+        mask = np.zeros(len(uniq), np.int64)
+        np.bitwise_or.at(mask, inv, bits)
+        order = np.argsort(first, kind="stable")
+        self._pos, self._bits = [uniq[order]], [mask[order]]
+        return self._pos[0], self._bits[0]
+
+    def positions(self) -> np.ndarray:
+        return self._merged()[0]
+
+    def names_of(self, cand: np.ndarray) -> SourcesOf:
+        """For `Scored.sources`: the source names of the selected rows of `cand` (which must come from
+        `positions()`, possibly filtered)."""
+        pos, bits = self._merged()
+        lookup = dict(zip(pos.tolist(), bits.tolist(), strict=True))
+
+        def names(order: np.ndarray) -> list[tuple[str, ...]]:
+            return [tuple(s for i, s in enumerate(SOURCES) if lookup[p] >> i & 1) for p in cand[order].tolist()]
+
+        return names
 
 
 class BlendRanker:
@@ -34,31 +74,33 @@ class BlendRanker:
         self.index = index
         self.config = config
 
-    def candidates(self, request: RankRequest, items: ItemFeatures) -> dict[int, set[str]]:
-        """Candidate position → the sources that produced it."""
+    @staticmethod
+    def _products(request: RankRequest, items: ItemFeatures) -> HistoryScores | None:
+        """The history's co-occurrence and EASE rows, once per request (None without positive history)."""
+        ids, w = summed_history(request.history_pos, request.history_w)
+        return HistoryScores.of_one(items, ids, w) if len(ids) else None
+
+    def candidates(self, request: RankRequest, items: ItemFeatures,
+                   products: HistoryScores | None = None) -> Candidates:
+        """Every source's candidates, merged (first appearance order) with a bit per producing source."""
         cfg = self.config
-        sources: dict[int, set[str]] = {}
-
-        def add(positions: np.ndarray, source: str) -> None:
-            for p in positions.tolist():
-                sources.setdefault(int(p), set()).add(source)
-
+        found = Candidates()
         if request.query is not None and len(self.index):
             fetch = min(cfg.candidates + len(request.filters.exclude) + request.k, len(self.index))
             _, ids = self.index.search(request.query[None, :], fetch)
-            add(ids[0][ids[0] >= 0], "vector")
-        hist = history_weights(request.history_pos, request.history_w, items.n_items)
-        if hist.nnz:
-            for source, weights in (("cooc", items.cooc), ("ease", items.ease)):
-                scores = (hist @ weights).tocsr() if source == "cooc" else (_binary(hist) @ weights).tocsr()
+            found.add(ids[0][ids[0] >= 0], "vector")
+        if products is None:
+            products = self._products(request, items)
+        if products is not None:
+            for source, scores in (("cooc", products.cooc), ("ease", products.ease)):
                 positive = scores.data > 0
                 ids, vals = scores.indices[positive], scores.data[positive]
                 best = np.lexsort((items.tiebreak[ids], -vals))[: cfg.extra_candidates]
-                add(ids[best], source)
-        add(items.popular[: cfg.extra_candidates], "popular")
-        return sources
+                found.add(ids[best], source)
+        found.add(items.popular[: cfg.extra_candidates], "popular")
+        return found
 
-    def _within_filters(self, request: RankRequest, items: ItemFeatures, found: dict[int, set[str]]) -> np.ndarray:
+    def _within_filters(self, request: RankRequest, items: ItemFeatures, found: Candidates) -> np.ndarray:
         """Adds to `found` the best candidates among every item that passes the filters; returns those that pass.
 
         One scan of the catalogue, made only when the usual candidates leave fewer than k."""
@@ -66,16 +108,15 @@ class BlendRanker:
         n = self.config.candidates
         if request.query is not None:
             cosine = items.vectors[allowed] @ np.asarray(request.query, np.float32)
-            for p in allowed[np.lexsort((items.tiebreak[allowed], -cosine))[:n]].tolist():
-                found.setdefault(int(p), set()).add("vector")
-        for p in items.popular[np.isin(items.popular, allowed)][:n].tolist():
-            found.setdefault(int(p), set()).add("popular")
-        cand = np.fromiter(found.keys(), np.int64, len(found))
+            found.add(allowed[np.lexsort((items.tiebreak[allowed], -cosine))[:n]], "vector")
+        found.add(items.popular[np.isin(items.popular, allowed)][:n], "popular")
+        cand = found.positions()
         return cand[np.isin(cand, allowed)]
 
     def score(self, request: RankRequest, items: ItemFeatures) -> Scored:
-        found = self.candidates(request, items)
-        cand = np.fromiter(found.keys(), np.int64, len(found))
+        products = self._products(request, items)
+        found = self.candidates(request, items, products)
+        cand = found.positions()
         cand = cand[filter_mask(cand, items.category, items.price, request.filters)]
         f = request.filters
         if len(cand) < request.k and (f.category or f.min_price is not None or f.max_price is not None):
@@ -86,6 +127,8 @@ class BlendRanker:
             return Scored.empty()
         hist = history_weights(request.history_pos, request.history_w, items.n_items)
         query = None if request.query is None else request.query[None, :]
-        values = {f: v[0] for f, v in blend_features(items, query, hist, cand).items()}
+        products = products or HistoryScores(sp.csr_matrix((1, items.n_items), dtype=np.float32),
+                                             sp.csr_matrix((1, items.n_items), dtype=np.float32))
+        values = {f: v[0] for f, v in blend_features(items, query, hist, cand, products).items()}
         total, parts = blend_scores(values, self.config.weights)
-        return Scored(cand, total, parts, [tuple(s for s in SOURCES if s in found[int(p)]) for p in cand])
+        return Scored(cand, total, parts, found.names_of(cand))

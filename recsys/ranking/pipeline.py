@@ -60,5 +60,5 @@ class RankingPipeline:
             positions=scored.positions[order],
             scores=scored.scores[order],
             parts=scored.parts_of(order),
-            sources=[scored.sources[i] for i in order.tolist()],
+            sources=scored.sources_of(order),
         )
