@@ -23,6 +23,7 @@ from recsys.errors import ArtifactError, ConfigError, IndexMismatchError
 from recsys.features.ids import IdMap
 from recsys.features.items import FEATURE_FILES, ItemFeatures
 from recsys.index import Manifest, VectorIndex, load_index, resolve_version
+from recsys.index.hits import HIT_FILES, UserHits
 from recsys.index.vectors import VectorTable
 
 if TYPE_CHECKING:
@@ -40,8 +41,9 @@ FILES = {
     "index": "index.faiss",
     "config": "blend.json",
 }
-#: Present only in versions built with the learned ranker (its booster and its sidecar).
-OPTIONAL_FILES = {"ltr_model": "ltr_model.txt", "ltr_meta": "ltr_model.json"}
+#: Present only in versions built with the learned ranker (its booster and its sidecar), or, in versions
+#: served by the blend, each user's nearest items searched at build time.
+OPTIONAL_FILES = {"ltr_model": "ltr_model.txt", "ltr_meta": "ltr_model.json", **HIT_FILES}
 #: Extra columns of the stored history: the catalogue position and the signed profile weight of each event.
 POSITION = "position"
 WEIGHT = "weight"
@@ -73,6 +75,7 @@ class Artifacts:
     titles: np.ndarray  # catalogue titles as an array (read on every request)
     text_vectors: VectorTable | None = None
     ltr: LearnedModel | None = None  # the learned ranker's model when the version holds one
+    hits: UserHits | None = None  # each user's nearest items searched at build time (`recsys.index.hits`)
 
     @property
     def version(self) -> str:
@@ -96,6 +99,11 @@ class Artifacts:
     def user_vector(self, user_id: str) -> np.ndarray | None:
         row = self.users.row(user_id)
         return None if row is None else self.user_vectors[row]
+
+    def user_hits(self, user_id: str) -> np.ndarray | None:
+        """The user's nearest items as the build searched them for their stored profile vector, or None."""
+        row = self.users.row(user_id)
+        return None if row is None or self.hits is None else self.hits.row(row)
 
     def knows_user(self, user_id: str) -> bool:
         return user_id in self.slices
@@ -184,6 +192,10 @@ def load_artifacts(
 
         with _reading(root, OPTIONAL_FILES["ltr_model"], lightgbm.basic.LightGBMError):
             ltr = load_model(root)
+    hits = None
+    if HIT_FILES["positions"] in manifest.files:
+        with _reading(root, HIT_FILES["positions"]):
+            hits = UserHits.load(root, len(user_table), len(products), mmap=mmap)
     return Artifacts(
         root=root,
         manifest=manifest,
@@ -199,4 +211,5 @@ def load_artifacts(
         titles=titles,
         text_vectors=texts,
         ltr=ltr,
+        hits=hits,
     )

@@ -118,7 +118,8 @@ class Recommender:
                 )
             return self._fallback(texts, k, filters, user_id)
         return self.for_history(user_id, self.art.user_history(user_id), self.art.user_vector(user_id), k,
-                                filters=filters, exclude_seen=exclude_seen, texts=texts, explain=explain)
+                                filters=filters, exclude_seen=exclude_seen, texts=texts, explain=explain,
+                                vector_hits=self.art.user_hits(user_id))
 
     def for_history(
         self,
@@ -131,10 +132,12 @@ class Recommender:
         exclude_seen: bool = True,
         texts: Sequence[str] = (),
         explain: bool = True,
+        vector_hits: np.ndarray | None = None,
     ) -> RecommendationList:
         """Rank for a user from explicit history rows (with `position` and `weight`) and profile vector.
 
-        `for_user` passes the indexed history; the service passes one merged with events ingested since.
+        `for_user` passes the indexed history (and the nearest items the build searched for the stored
+        vector, `vector_hits`); the service passes one merged with events ingested since, searched live.
         `explain=False` skips the "because you …" reasons (they cost a similarity pass over the history).
         """
         pos = hist[POSITION].to_numpy(np.int64)
@@ -143,7 +146,7 @@ class Recommender:
             filters = filters.excluding(pos)
         if vec is None:
             return self._fallback(texts, k, filters, user_id, history=(pos, w))
-        ranked = self.ranker.rank(vec, k=k, filters=filters, history_pos=pos, history_w=w)
+        ranked = self.ranker.rank(vec, k=k, filters=filters, history_pos=pos, history_w=w, vector_hits=vector_hits)
         because = None
         if explain:  # the reason names the user's interest cluster (recsys.explain.portraits), in their language
             interests, lang = interests_for(self.art, hist, terms=self.terms)

@@ -27,7 +27,7 @@ from recsys.data import schema as S
 from recsys.data.dataset import Dataset
 from recsys.encoders import Encoder
 from recsys.features.compute import FeatureParams, FeatureSet, compute_features, text_rows
-from recsys.features.profiles import ProfileParams
+from recsys.features.profiles import ProfileParams, UserProfiles
 from recsys.features.signals import SignalParams
 from recsys.index import (
     Manifest,
@@ -40,7 +40,8 @@ from recsys.index import (
     tune_index,
 )
 from recsys.index.autotune import tuning_fields
-from recsys.index.faiss_index import build_threads
+from recsys.index.faiss_index import build_threads, search_threads
+from recsys.index.hits import UserHits, hit_depths
 from recsys.index.manifest import DataInfo, EncoderInfo, IndexInfo, Lineage, RankerInfo, file_digest
 from recsys.index.store import current_version, list_versions, new_version_name, staging
 from recsys.index.vectors import VectorTable
@@ -187,9 +188,26 @@ def ranker_stage(plan: BuildPlan, enc: EncodedData, options: BuildOptions, log: 
     return RankerStage(model, config, info)
 
 
+def _user_hits(idx: IndexStage, prof: UserProfiles, history: pd.DataFrame, config: BlendConfig, n_items: int,
+               log: Log) -> UserHits:
+    """Every profiled user's nearest items from the index just built (`recsys.index.hits`), deep enough
+    for their default request (the blend's candidates, their own history, `MAX_K` results)."""
+    t = time.perf_counter()
+    keep = prof.has_profile
+    seen = history[history[POSITION] >= 0]
+    sizes = seen.groupby(S.USER_ID, sort=False)[POSITION].nunique()
+    users = pd.Index(prof.user_ids[keep])
+    depths = hit_depths(config.candidates, sizes.reindex(users, fill_value=0).to_numpy(np.int64), n_items)
+    with search_threads(build_threads()):
+        hits = UserHits.search(idx.index, prof.vectors[keep], depths)
+    log(f"searched the nearest items of {len(users):,} users once ({int(depths.sum()):,} rows) in "
+        f"{time.perf_counter() - t:.1f}s")
+    return hits
+
+
 def write_version(index_dir: Path, plan: BuildPlan, enc: EncodedData, feats: FeatureSet, idx: IndexStage,
                   ranker: RankerStage, encoder: Encoder, options: BuildOptions, *,
-                  name: str | None, started: float) -> tuple[str, Manifest]:
+                  name: str | None, started: float, log: Log = lambda _m: None) -> tuple[str, Manifest]:
     ds, prof = plan.ds, feats.profiles
     version = new_version_name()
     parent = current_version(index_dir)
@@ -213,6 +231,8 @@ def write_version(index_dir: Path, plan: BuildPlan, enc: EncodedData, feats: Fea
         (tmp / FILES["config"]).write_text(ranker.config.model_dump_json(indent=2), encoding="utf-8")
         if ranker.model is not None:
             ranker.model.save(tmp)
+        else:
+            _user_hits(idx, prof, history, ranker.config, len(ids), log).save(tmp)
         files = {p.name: file_digest(p) for p in sorted(tmp.iterdir())}
         reuse = plan.reuse
         manifest = Manifest(
@@ -267,7 +287,7 @@ def build_index(
     ranker = ranker_stage(plan, enc, options, log)
     timings["ranker_s"] = time.perf_counter() - t
     version, manifest = write_version(index_dir, plan, enc, feats, idx, ranker, encoder, options,
-                                      name=name, started=started)
+                                      name=name, started=started, log=log)
     timings["total_s"] = time.perf_counter() - started
     log(f"index version {version} ready in {timings['total_s']:.1f}s (recall@10 vs exact {idx.recall:.3f})")
     return BuildResult(index_dir / version, manifest, timings)

@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from recsys.features.items import ItemFeatures
+from recsys.index import VectorIndex
 
 __all__ = ["Filters", "RankRequest", "Scored", "Ranked", "Ranker", "EMPTY_POSITIONS"]
 
@@ -45,13 +46,27 @@ class RankRequest:
     filters: Filters = Filters()
     history_pos: np.ndarray = field(default_factory=lambda: EMPTY_POSITIONS)
     history_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: The vector index's nearest items to `query`, nearest first, when already known (searched at build
+    #: time for a stored profile, `recsys.index.hits`); a ranker that needs more searches itself.
+    vector_hits: np.ndarray | None = None
 
     @classmethod
     def of(cls, query: np.ndarray | None, k: int, filters: Filters = Filters(),
-           history_pos: np.ndarray | None = None, history_w: np.ndarray | None = None) -> RankRequest:
+           history_pos: np.ndarray | None = None, history_w: np.ndarray | None = None,
+           vector_hits: np.ndarray | None = None) -> RankRequest:
         hp = EMPTY_POSITIONS if history_pos is None else np.asarray(history_pos, np.int64)
         hw = np.ones(len(hp)) if history_w is None else np.asarray(history_w, float)
-        return cls(query, k, filters, hp, hw)
+        return cls(query, k, filters, hp, hw, vector_hits)
+
+    def nearest(self, index: VectorIndex, n: int) -> np.ndarray:
+        """The `n` nearest items to the query (fewer when the index has fewer), from `vector_hits` when
+        they reach that deep, else from one search of `index`."""
+        hits = self.vector_hits
+        if hits is not None and len(hits) >= n:
+            ids = hits[:n]
+        else:
+            ids = index.search(np.asarray(self.query, np.float32)[None, :], n)[1][0]
+        return ids[ids >= 0]
 
     @property
     def positive_history(self) -> np.ndarray:

@@ -87,8 +87,7 @@ class BlendRanker:
         found = Candidates()
         if request.query is not None and len(self.index):
             fetch = min(cfg.candidates + len(request.filters.exclude) + request.k, len(self.index))
-            _, ids = self.index.search(request.query[None, :], fetch)
-            found.add(ids[0][ids[0] >= 0], "vector")
+            found.add(request.nearest(self.index, fetch), "vector")
         if products is None:
             products = self._products(request, items)
         if products is not None:

@@ -47,8 +47,9 @@ class RankingPipeline:
         return self.items.with_signals(signals, popular)
 
     def rank(self, query: np.ndarray | None, *, k: int, filters: Filters = Filters(),
-             history_pos: np.ndarray | None = None, history_w: np.ndarray | None = None) -> Ranked:
-        request = RankRequest.of(query, k, filters, history_pos, history_w)
+             history_pos: np.ndarray | None = None, history_w: np.ndarray | None = None,
+             vector_hits: np.ndarray | None = None) -> Ranked:
+        request = RankRequest.of(query, k, filters, history_pos, history_w, vector_hits)
         items = self.current_items()
         ranker = self.ranker
         if ranker.needs_history and len(request.positive_history) == 0 and self.fallback is not None:

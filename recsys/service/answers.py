@@ -44,10 +44,15 @@ class UserQuery:
 
 def _state(served: Served, tenant: str, store: EventStore, user_id: str, resolved: Resolved,
            limit: int) -> UserState | None:
-    if not store.has_user(tenant, user_id):  # one index probe; most users have no new events
+    seq = store.user_last_seq(tenant, user_id)  # one index probe; most users have no new events
+    if not seq:
         return None
-    stored = store.user_events(tenant, user_id, limit=limit)
-    return online_user(user_id, served.art, stored, resolved.config, served.texts)
+    state = served.states.get(resolved.config.id, user_id, seq)
+    if state is None:
+        stored = store.user_events(tenant, user_id, limit=limit)
+        state = online_user(user_id, served.art, stored, resolved.config, served.texts)
+        served.states.put(resolved.config.id, user_id, seq, state)
+    return state
 
 
 @dataclass(frozen=True)

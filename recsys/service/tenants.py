@@ -35,6 +35,7 @@ from recsys.features.live import LiveSignals
 from recsys.index import resolve_version
 from recsys.index.manifest import MANIFEST_FILE
 from recsys.index.store import CURRENT
+from recsys.online.cache import StateCache
 from recsys.online.profiles import TextVectors
 from recsys.recommender import Recommender
 from recsys.service.ads import AdsSource
@@ -64,6 +65,8 @@ class Served:
     #: objects of one version (a campaigns reload replaces the matcher, not the counters).
     feed: EventFeed
     ads: AdMatcher | None = None
+    #: Online profiles of users with ingested events, reused until their next event (`recsys.online.cache`).
+    states: StateCache = field(default_factory=StateCache)
     _terms: CatalogueTerms | None = None
     _recs: OrderedDict[str, Recommender] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

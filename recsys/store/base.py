@@ -93,6 +93,11 @@ class EventStore(Protocol):
 
     def has_user(self, tenant: str, user_id: str) -> bool: ...
 
+    def user_last_seq(self, tenant: str, user_id: str) -> int:
+        """The seq of the user's latest stored event, 0 when they have none (one index probe): what a
+        cached online profile of the user is keyed by."""
+        ...
+
     def received_since(self, tenant: str, since: pd.Timestamp) -> pd.DataFrame:
         """Events committed after `since` (to replay live counters after start-up or an index swap)."""
         ...

@@ -226,6 +226,10 @@ class PostgresEventStore:
         return bool(self._fetch("SELECT 1 FROM recsys_events WHERE tenant = %s AND user_id = %s LIMIT 1",
                                 (tenant, user_id)))
 
+    def user_last_seq(self, tenant: str, user_id: str) -> int:
+        return int(self._fetch("SELECT COALESCE(MAX(seq), 0) FROM recsys_events WHERE tenant = %s AND user_id = %s",
+                               (tenant, user_id))[0][0])
+
     def received_since(self, tenant: str, since: pd.Timestamp) -> pd.DataFrame:
         return frame(self._fetch(f"{_SELECT} WHERE tenant = %s AND received_us > %s ORDER BY seq",
                                  (tenant, us(since))))

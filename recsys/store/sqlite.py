@@ -167,6 +167,11 @@ class SQLiteEventStore:
                                      (tenant, user_id)).fetchone()
         return row is not None
 
+    def user_last_seq(self, tenant: str, user_id: str) -> int:
+        row = self._reader().execute("SELECT MAX(seq) FROM events WHERE tenant = ? AND user_id = ?",
+                                     (tenant, user_id)).fetchone()
+        return int(row[0] or 0)
+
     def received_since(self, tenant: str, since: pd.Timestamp) -> pd.DataFrame:
         records = self._reader().execute(f"{_SELECT} WHERE tenant = ? AND received_us > ? ORDER BY seq",
                                          (tenant, us(since))).fetchall()

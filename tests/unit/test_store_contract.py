@@ -239,6 +239,17 @@ def test_count_and_has_user(store: EventStore):
     assert not store.has_user("t", "u3")
 
 
+def test_user_last_seq_moves_with_the_users_own_events_only(store: EventStore):
+    assert store.user_last_seq("t", "u1") == 0
+    first = store.append("t", _events(2))
+    assert store.user_last_seq("t", "u1") == first.last_seq
+    other = store.append("t", _events(1, user="u2"))
+    assert store.user_last_seq("t", "u1") == first.last_seq and store.user_last_seq("t", "u2") == other.last_seq
+    assert store.user_last_seq("other-tenant", "u1") == 0
+    again = store.append("t", _events(1, start=10))
+    assert store.user_last_seq("t", "u1") == again.last_seq > other.last_seq
+
+
 def test_sql_injection_in_values_is_just_data(store: EventStore):
     nasty = "x'); DROP TABLE events; DROP TABLE recsys_events; --"
     store.append(nasty, _events(1, user=nasty, ids=[nasty]))
