@@ -35,6 +35,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import wrk_load  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 ADJ = ["red", "blue", "green", "black", "white", "small", "large", "organic", "classic", "premium", "compact",
        "wireless", "leather", "wooden", "steel"]
@@ -154,7 +157,7 @@ def start_server(index: Path, tmp: Path, *extra: str) -> tuple[subprocess.Popen,
         time.sleep(0.5)
 
 
-def build(index: Path, n_items: int, n_users: int) -> dict[str, object]:
+def build(index: Path, n_items: int, n_users: int, ranker: str = "auto") -> dict[str, object]:
     from recsys.build.pipeline import BuildOptions, build_index
     from recsys.data.dataset import make_dataset
     from recsys.encoders import make_encoder
@@ -162,8 +165,9 @@ def build(index: Path, n_items: int, n_users: int) -> dict[str, object]:
     t = time.perf_counter()
     products, events = synthetic(n_items, n_users, 8)
     result = build_index(make_dataset(products, events, f"synthetic-{n_items}"), index, make_encoder("hashing-384"),
-                         BuildOptions(progress=False, recall_queries=200), log=lambda m: print(m, file=sys.stderr))
-    return {"build_seconds": round(time.perf_counter() - t, 1), "timings": result.timings}
+                         BuildOptions(progress=False, recall_queries=200, ranker=ranker),  # type: ignore[arg-type]
+                         log=lambda m: print(m, file=sys.stderr))
+    return {"build_seconds": round(time.perf_counter() - t, 1), "ranker": ranker, "timings": result.timings}
 
 
 async def _client(host: str, port: int, paths: list[bytes], stop_at: float, budget: list[int],
@@ -243,6 +247,11 @@ def main() -> None:
     ap.add_argument("--max-requests", type=int, default=200_000)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--mix", choices=["recommend", "mixed"], default="recommend")
+    ap.add_argument("--ranker", choices=["auto", "blend", "ltr"], default="auto",
+                    help="The build's --ranker when the index is built here (auto: what a plain build serves).")
+    ap.add_argument("--client", choices=["wrk", "python"], default="wrk" if wrk_load.available() else "python",
+                    help="Load generator: wrk (C, default when installed) or the asyncio client (per-route numbers).")
+    ap.add_argument("--build-only", action="store_true", help="Build the index (when absent) and stop.")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
 
@@ -250,7 +259,10 @@ def main() -> None:
     index = args.index or tmp / "index"
     info: dict[str, object] = {"reused_index": True}
     if not (index / "current").exists():
-        info = build(index, args.items, args.users)
+        info = build(index, args.items, args.users, args.ranker)
+        if args.build_only:
+            print(json.dumps(info, indent=2))
+            return
     from recsys.index import Manifest, resolve_version
 
     manifest = Manifest.load(resolve_version(index))
@@ -260,11 +272,13 @@ def main() -> None:
         paths, kinds = workload(args.mix, manifest.index.count, n_users)
         results = []
         for c in (int(x) for x in args.levels.split(",")):
-            t = time.perf_counter()
-            samples = asyncio.run(level("127.0.0.1", port, paths, c, args.duration, args.warmup, args.max_requests))
-            row = {"concurrency": c, **summarise(samples, time.perf_counter() - t - 0.0, kinds)}
-            row["seconds"] = args.duration
-            row["rps"] = round(len(samples) / args.duration, 1)
+            if args.client == "wrk":
+                row = {"concurrency": c, **wrk_load.wrk_level(port, paths, c, args.duration, warmup=args.warmup)}
+            else:
+                samples = asyncio.run(level("127.0.0.1", port, paths, c, args.duration, args.warmup,
+                                            args.max_requests))
+                row = {"concurrency": c, **summarise(samples, args.duration, kinds)}
+                row["rps"] = round(len(samples) / args.duration, 1)
             row["server_rss_mb"] = server_rss_mb(proc.pid)
             results.append(row)
             print(json.dumps({k: row[k] for k in ("concurrency", "rps", "latency_ms", "errors")}), file=sys.stderr)
@@ -276,8 +290,10 @@ def main() -> None:
               "search_params": manifest.index.search_params, "encoder": manifest.encoder.name,
               "dim": manifest.encoder.dim, "users_with_profile": manifest.data.n_users_with_profile,
               "workload": args.mix, "workers": args.workers,
-              "client": "closed loop, keep-alive HTTP/1.1, one connection per concurrent client, asyncio in one "
-                        "process on the same 2 cores as the server (it competes with the server for them)",
+              "client": ("wrk -t1 (C), closed loop, keep-alive HTTP/1.1, one connection per concurrent client"
+                         if args.client == "wrk" else
+                         "closed loop, keep-alive HTTP/1.1, one connection per concurrent client, asyncio in one "
+                         "process") + f", on the same {os.cpu_count()} cores as the server (it competes for them)",
               "build": info, "machine": machine(), "levels": results,
               "target": "≥ 800 RPS with p99 ≤ 25 ms at 1M items"}
     out = args.out or REPO / "benchmarks" / "results" / f"api-{manifest.index.count}-w{args.workers}-{args.mix}.json"

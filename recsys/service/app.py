@@ -79,7 +79,8 @@ def _start(app: FastAPI, settings: Settings, store: EventStore | None) -> None:
     for name, root in roots.items():
         ads = AdsSource.for_tenant(settings.campaigns, name, relevance_floor=settings.ads_relevance_floor,
                                    min_percentile=settings.ads_min_percentile)
-        served = load_served(root, name, store, ads=ads, sync_interval=settings.sync_interval)
+        served = load_served(root, name, store, ads=ads, sync_interval=settings.sync_interval,
+                             micro_batch_ms=settings.micro_batch_ms)
         tenants[name] = Tenant(name, root, served, ads)
         app.state.metrics.set_version(name, served.version)
         log.info("tenant %s: serving index %s (%d items)", name, served.version, len(served.art.products))

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     #: FAISS OpenMP threads per search: 1 for single online queries (a single query is memory-bound; a
     #: second thread only adds OpenMP start-up and contention with the other requests).
     search_threads: int = Field(1, ge=1)
+    #: Free-text encoding: with > 0, concurrent requests share encoder calls, the first waiting up to this
+    #: many milliseconds for others (`recsys.encoders.batching`). Off by default: on a 2-core CPU the ONNX
+    #: engine already runs concurrent calls in parallel and batching measured slower
+    #: (`benchmarks/bench_microbatch.py`); it pays where one call has a large fixed cost (a GPU).
+    micro_batch_ms: float = Field(0.0, ge=0.0, le=100.0)
     #: Threadpool size for the plain-`def` (CPU-bound) endpoints; more threads only contend for the GIL.
     worker_threads: int = Field(8, ge=1, le=256)
     #: Ad campaigns (.parquet/.jsonl) for a single tenant, or a folder holding `<tenant>.parquet|.jsonl`.

@@ -29,6 +29,7 @@ from recsys.ads.matcher import AdMatcher
 from recsys.artifacts import Artifacts, load_artifacts
 from recsys.config import BlendConfig
 from recsys.encoders import Encoder, make_encoder, query_engine
+from recsys.encoders.batching import MicroBatchEncoder
 from recsys.errors import ArtifactError, ConfigError, RecsysError
 from recsys.explain.portraits import CatalogueTerms, catalogue_terms
 from recsys.features.live import LiveSignals
@@ -99,7 +100,7 @@ class Served:
 
 
 def load_served(root: Path, tenant: str, store: EventStore, *, expect: Served | None = None,
-                ads: AdsSource | None = None, sync_interval: float = 1.0) -> Served:
+                ads: AdsSource | None = None, sync_interval: float = 1.0, micro_batch_ms: float = 0.0) -> Served:
     """Load (which verifies every file against the manifest), check and warm one index version; replay
     events committed after it was built, up to the store's last seq, where its feed starts.
 
@@ -118,6 +119,8 @@ def load_served(root: Path, tenant: str, store: EventStore, *, expect: Served | 
             raise ArtifactError(f"index {art.root} answered no neighbour for its own first vector; rebuild it")
     encoder = expect.encoder if expect is not None else make_encoder(
         art.manifest.encoder.name, engine=query_engine(art.manifest.encoder.engine))
+    if expect is None and micro_batch_ms > 0:
+        encoder = MicroBatchEncoder(encoder, max_wait_s=micro_batch_ms / 1000)
     if encoder.dim != art.manifest.encoder.dim:
         raise ArtifactError(f"encoder {encoder.name} gives {encoder.dim}-d vectors, index holds "
                             f"{art.manifest.encoder.dim}-d; rebuild the index")
