@@ -10,6 +10,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -110,6 +111,17 @@ class Artifacts:
 
     def user_history(self, user_id: str) -> pd.DataFrame:
         return self.history.iloc[self.slices.get(user_id, slice(0, 0))]
+
+    @cached_property
+    def _history_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.history[POSITION].to_numpy(np.int64), self.history[WEIGHT].to_numpy(np.float64)
+
+    def user_positions(self, user_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """The user's indexed history as (catalogue positions, profile weights): the two columns of
+        `user_history` that ranking reads, without building a DataFrame."""
+        pos, w = self._history_arrays
+        at = self.slices.get(user_id, slice(0, 0))
+        return pos[at], w[at]
 
 
 #: What the readers of parquet, npz, JSON, FAISS and LightGBM files raise on a damaged file.

@@ -8,7 +8,7 @@ answers 404 with a hint to use cold-start texts, as Personalize and Gorse do).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -117,9 +117,11 @@ class Recommender:
                     "texts (`recsys query`, POST /v1/recommendations) or ask for the popular fallback"
                 )
             return self._fallback(texts, k, filters, user_id)
-        return self.for_history(user_id, self.art.user_history(user_id), self.art.user_vector(user_id), k,
-                                filters=filters, exclude_seen=exclude_seen, texts=texts, explain=explain,
-                                vector_hits=self.art.user_hits(user_id))
+        pos, w = self.art.user_positions(user_id)
+        return self._for_positions(user_id, pos, w, self.art.user_vector(user_id), k, filters=filters,
+                                   exclude_seen=exclude_seen, texts=texts,
+                                   history=(lambda: self.art.user_history(user_id)) if explain else None,
+                                   vector_hits=self.art.user_hits(user_id))
 
     def for_history(
         self,
@@ -140,15 +142,24 @@ class Recommender:
         vector, `vector_hits`); the service passes one merged with events ingested since, searched live.
         `explain=False` skips the "because you …" reasons (they cost a similarity pass over the history).
         """
-        pos = hist[POSITION].to_numpy(np.int64)
-        w = hist[WEIGHT].to_numpy(float)
+        return self._for_positions(user_id, hist[POSITION].to_numpy(np.int64), hist[WEIGHT].to_numpy(float), vec, k,
+                                   filters=filters, exclude_seen=exclude_seen, texts=texts,
+                                   history=(lambda: hist) if explain else None, vector_hits=vector_hits)
+
+    def _for_positions(self, user_id: str, pos: np.ndarray, w: np.ndarray, vec: np.ndarray | None, k: int, *,
+                       filters: Filters, exclude_seen: bool, texts: Sequence[str],
+                       history: Callable[[], pd.DataFrame] | None, vector_hits: np.ndarray | None,
+                       ) -> RecommendationList:
+        """`for_history` from the two history columns ranking reads; `history` gives the rows for the
+        "because you …" reasons (None: no reasons, and no DataFrame is built)."""
         if exclude_seen:
             filters = filters.excluding(pos)
         if vec is None:
             return self._fallback(texts, k, filters, user_id, history=(pos, w))
         ranked = self.ranker.rank(vec, k=k, filters=filters, history_pos=pos, history_w=w, vector_hits=vector_hits)
         because = None
-        if explain:  # the reason names the user's interest cluster (recsys.explain.portraits), in their language
+        if history is not None:  # the reason names the user's interest cluster (recsys.explain.portraits)
+            hist = history()
             interests, lang = interests_for(self.art, hist, terms=self.terms)
             because = because_texts(self.art, ranked.positions, hist, interests=interests, lang=lang)
         return self._answer(ranked, "personal", None, user_id, because)
@@ -197,12 +208,14 @@ class Recommender:
         if not finite.all():  # bounded weights keep scores finite; never answer a non-finite number anyway
             log.warning("dropped %d result(s) with a non-finite score or part (config %s, index %s)",
                         int((~finite).sum()), self.config.id, self.art.version)
+        scores = np.round(np.asarray(ranked.scores, np.float64), 6).tolist()
+        parts = {f: np.round(np.asarray(v, np.float64), 6).tolist() for f, v in ranked.parts.items()}
         results = [
             Recommendation(
                 product_id=str(ids[p]),
                 title=str(titles[p]),
-                score=round(float(ranked.scores[i]), 6),
-                parts={f: round(float(v[i]), 6) for f, v in ranked.parts.items()},
+                score=scores[i],
+                parts={f: v[i] for f, v in parts.items()},
                 sources=ranked.sources[i],
                 because=None if because is None else because[i],
             )

@@ -5,15 +5,18 @@ user, its candidates) and for evaluation (a batch of users, the whole catalogue)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias, cast
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys.config import FEATURES, BlendWeights
+from recsys.errors import RecsysError
 from recsys.features.items import ItemFeatures
 from recsys.ranking.base import Filters
 
-__all__ = ["HistoryScores", "blend_features", "blend_scores", "filter_mask", "history_weights", "summed_history",
+__all__ = ["HistoryScores", "OneRow", "blend_features", "blend_scores", "filter_mask", "history_weights",
+           "summed_history",
            "mmr_select", "select", "top_k_order"]
 
 
@@ -32,12 +35,33 @@ def summed_history(history_pos: np.ndarray, history_w: np.ndarray) -> tuple[np.n
 
 
 @dataclass(frozen=True)
+class OneRow:
+    """A 1 × n sparse row as sorted column ids and values: the attributes of a one-row CSR matrix that
+    the blend reads, without scipy's per-object checks (a request builds several)."""
+
+    indices: np.ndarray
+    data: np.ndarray
+    n: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (1, self.n)
+
+    @property
+    def nnz(self) -> int:
+        return len(self.data)
+
+
+Rows: TypeAlias = sp.csr_matrix | OneRow
+
+
+@dataclass(frozen=True)
 class HistoryScores:
     """Per user, `history @ cooc` (event weights) and `binary(history) @ ease`: b × n CSR rows with
     sorted indices. Candidate generation and the blend features read the same products."""
 
-    cooc: sp.csr_matrix
-    ease: sp.csr_matrix
+    cooc: Rows
+    ease: Rows
 
     @classmethod
     def of(cls, items: ItemFeatures, history: sp.csr_matrix) -> HistoryScores:
@@ -62,35 +86,39 @@ def _product(history: sp.csr_matrix, weights: sp.csr_matrix) -> sp.csr_matrix:
     return out
 
 
-def _gathered(ids: np.ndarray, w: np.ndarray, weights: sp.csr_matrix, n: int) -> sp.csr_matrix:
+def _gathered(ids: np.ndarray, w: np.ndarray, weights: sp.csr_matrix, n: int) -> OneRow:
     starts = weights.indptr[ids].astype(np.int64)
     lens = weights.indptr[ids + 1].astype(np.int64) - starts
     total = int(lens.sum())
     if total == 0:
-        return sp.csr_matrix((1, n), dtype=np.float32)
+        return OneRow(np.zeros(0, np.int64), np.zeros(0, np.float32), n)
     take = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
     cols, inv = np.unique(weights.indices[take], return_inverse=True)
     vals = np.bincount(inv, weights.data[take] * np.repeat(w, lens), minlength=len(cols)).astype(np.float32)
     keep = vals != 0
-    return sp.csr_matrix((vals[keep], cols[keep], np.array([0, int(keep.sum())])), shape=(1, n), dtype=np.float32)
+    return OneRow(cols[keep].astype(np.int64), vals[keep], n)
 
 
-def blend_features(items: ItemFeatures, queries: np.ndarray | None, history: sp.csr_matrix,
+def blend_features(items: ItemFeatures, queries: np.ndarray | None, history: sp.csr_matrix | None,
                    cand: np.ndarray | None = None, scores: HistoryScores | None = None) -> dict[str, np.ndarray]:
     """b × C feature values of the blend for b users (`queries` b × d or None, `history` b × n positive
     weights) over candidates `cand` (None: the whole catalogue). Every value but cosine and sentiment
     lies in [0, 1] (EASE can be negative); co-occurrence and EASE are divided by each user's largest score.
-    `scores` are `HistoryScores.of(items, history)` when the caller already has them."""
-    b = history.shape[0]
+    `scores` are `HistoryScores.of(items, history)` when the caller already has them (then `history`
+    may be None)."""
+    if scores is None:
+        if history is None:
+            raise RecsysError("blend_features needs the users' history or its HistoryScores")
+        scores = HistoryScores.of(items, history)
+    b = scores.cooc.shape[0]
     cols = np.arange(items.n_items) if cand is None else np.asarray(cand, np.int64)
     sig = items.signals
 
     def static(v: np.ndarray) -> np.ndarray:
         return np.broadcast_to(np.asarray(v, np.float32)[cols], (b, len(cols)))
 
-    products = scores if scores is not None else HistoryScores.of(items, history)
-    cooc = _scaled(products.cooc, cols)
-    ease = _scaled(products.ease, cols)
+    cooc = _scaled(scores.cooc, cols)
+    ease = _scaled(scores.ease, cols)
     cosine = (np.asarray(queries, np.float32) @ items.vectors[cols].T if queries is not None
               else np.zeros((b, len(cols)), np.float32))
     return {
@@ -104,7 +132,7 @@ def blend_features(items: ItemFeatures, queries: np.ndarray | None, history: sp.
     }
 
 
-def _scaled(scores: sp.csr_matrix, cols: np.ndarray) -> np.ndarray:
+def _scaled(scores: Rows, cols: np.ndarray) -> np.ndarray:
     """b × C of the product rows `scores` at `cols`, each row divided by its largest value over all items."""
     b = scores.shape[0]
     if not scores.nnz:
@@ -115,8 +143,9 @@ def _scaled(scores: sp.csr_matrix, cols: np.ndarray) -> np.ndarray:
         dense = np.where(idx[at] == cols, data[at], np.float32(0)).astype(np.float32)[None, :]
         top = np.full((1, 1), data.max(), np.float32)
     else:
-        dense = np.asarray(scores[:, cols].todense(), np.float32)
-        top = np.asarray(scores.max(axis=1).todense(), np.float32).reshape(b, 1)
+        rows = cast(sp.csr_matrix, scores)  # several users: always a CSR matrix (OneRow holds one user)
+        dense = np.asarray(rows[:, cols].todense(), np.float32)
+        top = np.asarray(rows.max(axis=1).todense(), np.float32).reshape(b, 1)
     return np.divide(dense, top, out=np.zeros_like(dense), where=top > 0)
 
 

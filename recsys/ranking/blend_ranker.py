@@ -8,7 +8,6 @@ popular items. Every candidate keeps the sources that produced it.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from recsys.config import BlendConfig
 from recsys.features.items import ItemFeatures
@@ -16,10 +15,10 @@ from recsys.index import VectorIndex
 from recsys.ranking.base import RankRequest, Scored, SourcesOf
 from recsys.ranking.blend import (
     HistoryScores,
+    OneRow,
     blend_features,
     blend_scores,
     filter_mask,
-    history_weights,
     summed_history,
 )
 
@@ -34,8 +33,10 @@ class Candidates:
     def __init__(self) -> None:
         self._pos: list[np.ndarray] = []
         self._bits: list[np.ndarray] = []
+        self._merged_once = False
 
     def add(self, positions: np.ndarray, source: str) -> None:
+        self._merged_once = False
         p = np.asarray(positions, np.int64)
         self._pos.append(p)
         self._bits.append(np.full(len(p), 1 << SOURCES.index(source), np.int64))
@@ -43,6 +44,9 @@ class Candidates:
     def _merged(self) -> tuple[np.ndarray, np.ndarray]:
         if not self._pos:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        if len(self._pos) == 1 and self._merged_once:
+            return self._pos[0], self._bits[0]
+        self._merged_once = True
         pos, bits = np.concatenate(self._pos), np.concatenate(self._bits)
         uniq, first, inv = np.unique(pos, return_index=True, return_inverse=True)
         mask = np.zeros(len(uniq), np.int64)
@@ -124,10 +128,10 @@ class BlendRanker:
             cand = self._within_filters(request, items, found)
         if len(cand) == 0:
             return Scored.empty()
-        hist = history_weights(request.history_pos, request.history_w, items.n_items)
         query = None if request.query is None else request.query[None, :]
-        products = products or HistoryScores(sp.csr_matrix((1, items.n_items), dtype=np.float32),
-                                             sp.csr_matrix((1, items.n_items), dtype=np.float32))
-        values = {f: v[0] for f, v in blend_features(items, query, hist, cand, products).items()}
+        if products is None:
+            empty = OneRow(np.zeros(0, np.int64), np.zeros(0, np.float32), items.n_items)
+            products = HistoryScores(empty, empty)
+        values = {f: v[0] for f, v in blend_features(items, query, None, cand, products).items()}
         total, parts = blend_scores(values, self.config.weights)
         return Scored(cand, total, parts, found.names_of(cand))

@@ -72,8 +72,7 @@ def recommend_for_user(served: Served, tenant: str, store: EventStore, q: UserQu
     if state is None:
         answer = rec.for_user(q.user_id, q.k, filters=q.filters, exclude_seen=q.exclude_seen, texts=q.texts,
                               on_unknown="fallback" if q.on_unknown == "fallback" else "raise", explain=q.explain)
-        hist = served.art.user_history(q.user_id)
-        return UserAnswer(answer, served.art.user_vector(q.user_id), hist[POSITION].to_numpy(np.int64))
+        return UserAnswer(answer, served.art.user_vector(q.user_id), served.art.user_positions(q.user_id)[0])
     answer = rec.for_history(q.user_id, state.history, state.vector, q.k, filters=q.filters,
                              exclude_seen=q.exclude_seen, texts=q.texts, explain=q.explain)
     return UserAnswer(answer, state.vector, state.history[POSITION].to_numpy(np.int64))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recsys.ranking.blend import HistoryScores, _scaled, history_weights, summed_history
+from recsys.ranking.blend import HistoryScores, OneRow, _scaled, history_weights, summed_history
 from recsys.ranking.blend_ranker import Candidates
 
 
@@ -20,6 +20,12 @@ class _Items:
         self.rng = rng
 
 
+def _dense(row: OneRow) -> np.ndarray:
+    out = np.zeros(row.shape, np.float32)
+    out[0, row.indices] = row.data
+    return out
+
+
 def test_gathered_rows_equal_the_sparse_product():
     items = _Items(300, 0)
     pos = np.array([5, 17, 5, 299, -1, 42])
@@ -30,13 +36,14 @@ def test_gathered_rows_equal_the_sparse_product():
     fast = HistoryScores.of_one(items, ids, sw)  # type: ignore[arg-type]
     binary = hist.copy()
     binary.data[:] = 1
-    np.testing.assert_allclose(fast.cooc.toarray(), (hist @ items.cooc).toarray(), rtol=1e-6)
-    np.testing.assert_allclose(fast.ease.toarray(), (binary @ items.ease).toarray(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(_dense(fast.cooc), (hist @ items.cooc).toarray(), rtol=1e-6)
+    np.testing.assert_allclose(_dense(fast.ease), (binary @ items.ease).toarray(), rtol=1e-6, atol=1e-7)
     batch = HistoryScores.of(items, sp.vstack([hist, hist]).tocsr())  # type: ignore[arg-type]
     cols = np.array([0, 5, 17, 100, 250, 299])
     for one, two in ((fast.cooc, batch.cooc), (fast.ease, batch.ease)):
         np.testing.assert_allclose(_scaled(one, cols)[0], _scaled(two, cols)[1], rtol=1e-6, atol=1e-7)
-    assert HistoryScores.of_one(items, np.zeros(0, np.int64), np.zeros(0, np.float32)).cooc.nnz == 0  # type: ignore[arg-type]
+    empty = HistoryScores.of_one(items, np.zeros(0, np.int64), np.zeros(0, np.float32))  # type: ignore[arg-type]
+    assert empty.cooc.nnz == 0 and _scaled(empty.cooc, cols).tolist() == [[0.0] * len(cols)]
 
 
 def test_candidates_merge_sources_in_first_appearance_order():
