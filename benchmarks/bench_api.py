@@ -128,18 +128,36 @@ def server_rss_mb(pid: int) -> dict[str, object]:
     return {"per_process": per, "total": round(sum(per.values()), 1)}
 
 
-def start_server(index: Path, tmp: Path, *extra: str) -> tuple[subprocess.Popen, int, Any]:
-    """`recsys serve` on a free loopback port (events in ``tmp``/ev.db, log in ``tmp``/serve.log), once ready."""
+def server_cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by the server process and its workers."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def start_server(index: Path, tmp: Path, *extra: str, code: Path | None = None) -> tuple[subprocess.Popen, int, Any]:
+    """`recsys serve` on a free loopback port (events in ``tmp``/ev.db, log in ``tmp``/serve.log), once ready.
+    `code`: a checkout whose `recsys` package to run (another commit's, to compare), default this one."""
     import httpx
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     log = (tmp / "serve.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "recsys.cli.main", "serve", "--index", str(index), "--port",
                              str(port), "--events-db", str(tmp / "ev.db"), "--no-answer-log", "--log-level",
-                             "warning", *extra], stdout=log, stderr=subprocess.STDOUT, env=env)
+                             "warning", *extra], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=code)
     deadline = time.monotonic() + 600
     while True:
         if proc.poll() is not None:
@@ -272,14 +290,23 @@ def main() -> None:
         paths, kinds = workload(args.mix, manifest.index.count, n_users)
         results = []
         for c in (int(x) for x in args.levels.split(",")):
-            if args.client == "wrk":
-                row = {"concurrency": c, **wrk_load.wrk_level(port, paths, c, args.duration, warmup=args.warmup)}
+            if args.client == "wrk":  # warm-up first, so the CPU counted below is the timed run's only
+                wrk_load.wrk_level(port, paths, c, args.warmup)
+                cpu0 = server_cpu_s(proc.pid)
+                row = {"concurrency": c, **wrk_load.wrk_level(port, paths, c, args.duration)}
             else:
-                samples = asyncio.run(level("127.0.0.1", port, paths, c, args.duration, args.warmup,
-                                            args.max_requests))
+                asyncio.run(level("127.0.0.1", port, paths, c, args.warmup, 0.0, args.max_requests))
+                cpu0 = server_cpu_s(proc.pid)
+                samples = asyncio.run(level("127.0.0.1", port, paths, c, args.duration, 0.0, args.max_requests))
                 row = {"concurrency": c, **summarise(samples, args.duration, kinds)}
                 row["rps"] = round(len(samples) / args.duration, 1)
             row["server_rss_mb"] = server_rss_mb(proc.pid)
+            # CPU the server spent per answered request: a cost that other jobs on the cores do not inflate
+            # as much as latency (2 cores ÷ this = the request rate two idle cores could sustain).
+            cpu = server_cpu_s(proc.pid) - cpu0
+            n = int(row["requests"])  # type: ignore[call-overload]
+            row["server_cpu_s"] = round(cpu, 2)
+            row["server_cpu_ms_per_request"] = round(1000 * cpu / max(n, 1), 3)
             results.append(row)
             print(json.dumps({k: row[k] for k in ("concurrency", "rps", "latency_ms", "errors")}), file=sys.stderr)
     finally:
