@@ -30,13 +30,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(index: Path, tmp: Path, *extra: str, timeout: float = 90.0) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start `recsys serve`, wait until /healthz answers, always kill it afterwards."""
+def server(index: Path, tmp: Path, *extra: str, timeout: float = 90.0,
+           events_db: str | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start `recsys serve` (events in `events_db`, default a SQLite file in `tmp`), wait until /healthz
+    answers, always kill it afterwards."""
     port = free_port()
     log = (tmp / f"serve-{port}.log").open("w")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "recsys.cli.main", "serve", "--index", str(index),
-                             "--port", str(port), "--events-db", str(tmp / "ev.db"), *extra],
+                             "--port", str(port), "--events-db", events_db or str(tmp / "ev.db"), *extra],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -83,7 +85,34 @@ def test_real_server_enforces_keys_and_reflects_events(tiny_index: Path, tmp_pat
             assert c.get("/docs").status_code == 200
 
 
-def test_sigkill_during_ingestion_loses_no_acknowledged_event(tiny_index: Path, tmp_path: Path):
+def _stored_users(store: str, tmp: Path, dsn: str | None) -> set[str]:
+    if store == "sqlite":
+        conn = sqlite3.connect(tmp / "ev.db")
+        try:
+            return {u for (u,) in conn.execute("SELECT user_id FROM events WHERE tenant = 'default'")}
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(dsn or "") as pg:
+        return {u for (u,) in pg.execute("SELECT user_id FROM recsys_events WHERE tenant = 'default'")}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def events_db(request: pytest.FixtureRequest) -> Iterator[tuple[str, str | None]]:
+    """Each store the durability test runs against: (name, DSN or None for the SQLite file)."""
+    if request.param == "sqlite":
+        yield "sqlite", None
+        return
+    from tests.unit.pg import fresh_schema
+
+    with fresh_schema() as dsn:
+        yield "postgresql", dsn
+
+
+def test_sigkill_during_ingestion_loses_no_acknowledged_event(tiny_index: Path, tmp_path: Path,
+                                                              events_db: tuple[str, str | None]):
+    store, dsn = events_db
     acked: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -103,7 +132,7 @@ def test_sigkill_during_ingestion_loses_no_acknowledged_event(tiny_index: Path, 
                         acked.extend(users)
                 i += 1
 
-    with server(tiny_index, tmp_path) as (base, proc):
+    with server(tiny_index, tmp_path, events_db=dsn) as (base, proc):
         threads = [threading.Thread(target=writer, args=(base, n)) for n in range(3)]
         for t in threads:
             t.start()
@@ -116,10 +145,8 @@ def test_sigkill_during_ingestion_loses_no_acknowledged_event(tiny_index: Path, 
         for t in threads:
             t.join(timeout=10)
     assert len(acked) >= 200, "too few acknowledged batches before the kill"
-    with server(tiny_index, tmp_path) as (base, _):
-        conn = sqlite3.connect(tmp_path / "ev.db")
-        stored = {u for (u,) in conn.execute("SELECT user_id FROM events WHERE tenant = 'default'")}
-        conn.close()
+    with server(tiny_index, tmp_path, events_db=dsn) as (base, _):
+        stored = _stored_users(store, tmp_path, dsn)
         missing = set(acked) - stored
         assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:3]}"
         with httpx.Client(base_url=base, timeout=10.0) as c:
