@@ -29,7 +29,7 @@ DEFAULT_ENCODER = MINILM_NAME
 Engine = Literal["torch", "onnx-int8", "auto"]
 ENGINES: tuple[str, ...] = get_args(Engine)
 _HASHING = re.compile(r"^hashing(?:-(\d+))?$")
-_ONNX_FORMAT = 3  # bump when write_onnx_folder's output changes
+_ONNX_FORMAT = 4  # bump when write_onnx_folder's output changes
 
 
 def available_encoders() -> list[str]:

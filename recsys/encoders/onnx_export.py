@@ -4,6 +4,9 @@ The graph includes mean pooling and L2 normalisation, so the runtime only tokeni
 session. The quantization recipe is a pure function of the CPU's instruction-set flags
 (`choose_quant_config`): on CPUs without VNNI, u8×s8 products go through a 16-bit intermediate that can
 saturate, and onnxruntime's remedy is 7-bit weights (``reduce_range``); with VNNI full 8-bit is exact.
+With VNNI the unfused graph (onnxruntime fuses what it can when it loads the session) is also faster
+than the one fused by its BERT optimizer, whose int8 QAttention is slower than int8 MatMuls plus fp32
+attention (benchmarks/README.md, encoder engines); without VNNI the fused graph was the faster one.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from recsys.errors import EncoderError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["QuantConfig", "choose_quant_config", "cpu_flags", "export_onnx", "quantize_onnx", "ONNX_FILE"]
+__all__ = ["QuantConfig", "choose_quant_config", "cpu_flags", "export_onnx", "quantize_onnx", "ONNX_FILE",
+           "copy_tokenizer_files", "write_onnx_folder"]
 
 ONNX_FILE = "model.onnx"
 _OPSET = 17
@@ -32,7 +36,13 @@ class QuantConfig:
     name: str
     per_channel: bool
     reduce_range: bool
-    op_types: tuple[str, ...] = ("MatMul", "Attention", "EmbedLayerNormalization")
+    #: Fuse the graph with onnxruntime's BERT optimizer before quantizing.
+    fused: bool = True
+
+    @property
+    def op_types(self) -> tuple[str, ...]:
+        # Unfused, the word embeddings are a Gather: quantizing it keeps the folder as small as fused.
+        return ("MatMul", "Attention", "EmbedLayerNormalization") if self.fused else ("MatMul", "Gather")
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "op_types": list(self.op_types)}
@@ -55,7 +65,7 @@ def choose_quant_config(flags: Iterable[str]) -> QuantConfig:
     """Pick the int8 recipe for a CPU from its flags (x86 `flags` or ARM `Features`)."""
     f = set(flags)
     if f & {"avx512_vnni", "avx_vnni", "amx_int8"}:
-        return QuantConfig("vnni", per_channel=True, reduce_range=False)
+        return QuantConfig("vnni", per_channel=True, reduce_range=False, fused=False)
     if "avx2" in f or "avx512f" in f:
         return QuantConfig("avx2", per_channel=True, reduce_range=True)
     if "asimddp" in f or "asimd" in f:  # ARM: int8 dot products do not saturate
@@ -63,9 +73,10 @@ def choose_quant_config(flags: Iterable[str]) -> QuantConfig:
     return QuantConfig("generic", per_channel=True, reduce_range=True)
 
 
-def export_onnx(model_dir: Path, out_file: Path) -> None:
+def export_onnx(model_dir: Path, out_file: Path, *, fuse: bool = True) -> None:
     """Export the Transformer + mean pooling + normalize of a sentence-transformers folder to fp32 ONNX,
-    then fuse it with onnxruntime's BERT optimizer (Attention, EmbedLayerNormalization, SkipLayerNorm, BiasGelu).
+    then (with `fuse`) fuse it with onnxruntime's BERT optimizer (Attention, EmbedLayerNormalization,
+    SkipLayerNorm, BiasGelu). Unfused, the graph holds standard ONNX ops only, which other runtimes read.
 
     Uses torch's TorchScript exporter with dynamic batch and sequence axes and eager attention: its graph
     matches onnxruntime's fusion patterns (the dynamo graph fuses no Attention), which quantizes to a
@@ -91,6 +102,9 @@ def export_onnx(model_dir: Path, out_file: Path) -> None:
         torch.onnx.export(wrapper, (ids, mask), str(raw), dynamo=False, opset_version=_OPSET,
                           input_names=["input_ids", "attention_mask"], output_names=["sentence_embedding"],
                           dynamic_axes=axes)
+    if not fuse:
+        raw.replace(out_file)
+        return
     _fuse_bert(raw, out_file, heads=int(bert.config.num_attention_heads), hidden=int(bert.config.hidden_size))
     raw.unlink()
 
@@ -118,14 +132,21 @@ def quantize_onnx(fp32_file: Path, out_file: Path, config: QuantConfig) -> None:
 
 def write_onnx_folder(model_dir: Path, out: Path, config: QuantConfig | None) -> None:
     """Write `model.onnx` (int8 when `config` is given, else fp32) and the tokenizer files into `out`."""
-    tokenizer = model_dir / "tokenizer.json"
-    if not tokenizer.is_file():
+    if not (model_dir / "tokenizer.json").is_file():
         raise EncoderError(f"{model_dir} has no tokenizer.json; the ONNX engine needs a fast tokenizer file")
     fp32 = out / ("model-fp32.onnx" if config else ONNX_FILE)
-    export_onnx(model_dir, fp32)
+    export_onnx(model_dir, fp32, fuse=config is None or config.fused)
     if config is not None:
         quantize_onnx(fp32, out / ONNX_FILE, config)
         fp32.unlink()
+    copy_tokenizer_files(model_dir, out)
+
+
+def copy_tokenizer_files(model_dir: Path, out: Path) -> None:
+    tokenizer = model_dir / "tokenizer.json"
+    if not tokenizer.is_file():
+        raise EncoderError(f"{model_dir} has no tokenizer.json; the ONNX and OpenVINO engines need a fast "
+                           "tokenizer file")
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentence_bert_config.json"):
         if (model_dir / name).is_file():
             shutil.copy2(model_dir / name, out / name)
