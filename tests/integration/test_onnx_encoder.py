@@ -1,7 +1,9 @@
-"""ONNX int8 engine on real product texts: vectors agree with torch fp32, and the two engines are interchangeable.
+"""ONNX int8 and OpenVINO engines on real product texts: vectors agree with torch fp32, and the engines are
+interchangeable.
 
 Uses the encoder cache (``$RECSYS_CACHE_DIR`` or ``~/.cache/recsys``); the first run exports the model
-there (the setup step `recsys encoders prepare` normally has).
+there (the setup step `recsys encoders prepare` normally has). The OpenVINO cases skip without the
+optional extra.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.encoders import Encoder, make_encoder
+from recsys.encoders import Encoder, Engine, make_encoder
+from recsys.encoders.openvino_engine import openvino_installed
 
 from ..conftest import SAMPLE
 
 pytestmark = pytest.mark.slow
 
 MODELS = ["all-MiniLM-L6-v2", "multilingual-e5-small"]
+CPU_ENGINES = ["onnx-int8", pytest.param("openvino", marks=pytest.mark.skipif(
+    not openvino_installed(), reason="the optional extra recsys[openvino] is not installed"))]
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +35,15 @@ def product_texts_sample() -> list[str]:
     return [texts[i] for i in rng.permutation(len(texts))[:96]]
 
 
-def _pair(name: str) -> tuple[Encoder, Encoder]:
-    return make_encoder(name, device="cpu", engine="torch"), make_encoder(name, device="cpu", engine="onnx-int8")
+def _pair(name: str, engine: Engine = "onnx-int8") -> tuple[Encoder, Encoder]:
+    return make_encoder(name, device="cpu", engine="torch"), make_encoder(name, device="cpu", engine=engine)
 
 
+@pytest.mark.parametrize("engine", CPU_ENGINES)
 @pytest.mark.parametrize("name", MODELS)
-def test_onnx_int8_matches_torch_fp32_on_real_texts(name: str, product_texts_sample: list[str]) -> None:
-    torch_enc, onnx_enc = _pair(name)
+def test_cpu_engine_matches_torch_fp32_on_real_texts(name: str, engine: Engine, product_texts_sample: list[str]
+                                                     ) -> None:
+    torch_enc, onnx_enc = _pair(name, engine)
     for kind in ("passage", "query"):
         fp32 = torch_enc.encode(product_texts_sample, kind=kind)
         cos = np.sum(fp32 * onnx_enc.encode(product_texts_sample, kind=kind), axis=1)
@@ -44,12 +51,14 @@ def test_onnx_int8_matches_torch_fp32_on_real_texts(name: str, product_texts_sam
         assert cos.min() >= 0.95, (kind, cos.min())
 
 
+@pytest.mark.parametrize("engine", CPU_ENGINES)
 @pytest.mark.parametrize("name", MODELS)
-def test_engines_describe_the_same_model(name: str) -> None:
-    torch_enc, onnx_enc = _pair(name)
+def test_engines_describe_the_same_model(name: str, engine: Engine) -> None:
+    torch_enc, onnx_enc = _pair(name, engine)
     t, o = torch_enc.describe(), onnx_enc.describe()
     assert (t["name"], t["dim"], t["revision"]) == (o["name"], o["dim"], o["revision"]) == (name, 384, t["revision"])
-    assert (t["engine"], o["engine"]) == ("torch-cpu-fp32", "onnx-int8")
+    assert t["engine"] == "torch-cpu-fp32"
+    assert o["engine"] == "onnx-int8" if engine == "onnx-int8" else str(o["engine"]).startswith("openvino-")
 
 
 def test_batch_companions_barely_move_vectors() -> None:

@@ -37,3 +37,14 @@ def test_without_subcommand_lists_encoders() -> None:
     res = CliRunner().invoke(encoders_app, [])
     assert res.exit_code == 0
     assert res.stdout.splitlines()[:2] == ["all-MiniLM-L6-v2", "multilingual-e5-small"]
+
+
+def test_prepare_openvino_without_the_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    from recsys.encoders import factory
+
+    monkeypatch.setenv("RECSYS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(factory, "openvino_installed", lambda: False)
+    res = CliRunner().invoke(encoders_app, ["prepare", "--encoder", "minilm", "--engine", "openvino"])
+    assert isinstance(res.exception, EncoderError)
+    assert "pip install 'recsys[openvino]'" in str(res.exception)

@@ -55,6 +55,7 @@ def test_unknown_name_and_engine_are_typed_errors(tmp_path: Path) -> None:
 
 def test_query_engine_never_exports_inside_a_request() -> None:
     assert query_engine("onnx-int8") == "auto"  # ONNX only when already prepared on this machine
+    assert query_engine("openvino-bf16") == "auto"
     assert query_engine("torch-cpu-fp32") == "torch"
     assert query_engine("numpy") == "torch"
 
@@ -80,6 +81,8 @@ def test_finetuned_folder_has_no_onnx_engine(tmp_path: Path) -> None:
     folder = _tiny_finetuned(tmp_path / "ft", E5_NAME)
     with pytest.raises(EncoderError, match="no ONNX engine"):
         make_encoder(str(folder), engine="onnx-int8")
+    with pytest.raises(EncoderError, match="no OpenVINO engine"):
+        make_encoder(str(folder), engine="openvino")
     assert make_encoder(str(folder), engine="auto").engine == "torch-cpu-fp32"
 
 
