@@ -3,16 +3,17 @@
     python benchmarks/bench_encode.py --n 1024 --out benchmarks/results/encode.json [--variants all]
 
 For each model (all-MiniLM-L6-v2, multilingual-e5-small) it times torch fp32 on CPU (the reference, as
-`recsys build` runs it: batch 64 on every core), torch fp32 as two single-threaded streams (its best
-setting on a busy 2-core machine), onnx-int8, and openvino when installed, and reports texts/s, the
+`recsys build` runs it: batch 64 on every core), torch fp32 as two single-threaded streams (the setting
+the other engines use; it can win while other jobs hold a core), onnx-int8, and openvino when installed,
+and reports texts/s, the
 ratio to torch fp32 (and to the faster torch setting) and the cosine of each vector to the fp32 one.
 ``--variants all`` adds the roads not taken (encode_variants.py). Cache folders are prepared before
 timing (their build time is reported separately as `prepare_s`).
 
-Engines are interleaved: the texts are cut into `--slices` random slices and every engine encodes each
-slice in turn (rotating the order), so a change in the load from other jobs falls on all engines alike;
-each engine's time is its sum over the slices. With CUDA it also times torch fp16 on the GPU for each
-batch size; without, it records why it skipped.
+Engines are interleaved: the length-sorted texts are cut into `--slices` runs and every engine encodes
+each in turn (rotating the order), so a change in the load from other jobs falls on all engines alike;
+each engine's time is its sum over the slices, and the cuts fall on batch boundaries (`length_slices`).
+With CUDA it also times torch fp16 on the GPU for each batch size; without, it records why it skipped.
 """
 
 from __future__ import annotations
@@ -59,6 +60,16 @@ def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+def length_slices(texts: list[str], slices: int, batch_size: int) -> list[np.ndarray]:
+    """Consecutive runs of the texts in the order `Encoder.encode` sorts them (longest first), cut at
+    multiples of `batch_size`: every batch an engine forms inside a slice is one it would form on the
+    whole list, so slicing costs no engine extra padding."""
+    order = np.array(sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True))
+    size = -(-len(texts) // max(1, slices))
+    size = -(-size // batch_size) * batch_size
+    return [order[s : s + size] for s in range(0, len(texts), size)]
+
+
 def engines_for(model: str, variants: str, calibration: list[str]) -> dict[str, tuple[Callable[[], Encoder], dict]]:
     """Label → (encoder factory, facts about its folder). The first entry is the fp32 reference."""
     spec = model_spec(model)
@@ -99,7 +110,7 @@ def bench_cpu(model: str, texts: list[str], calibration: list[str], batch_size: 
     seconds = dict.fromkeys(encoders, 0.0)
     vecs = {label: np.empty((len(texts), encoders[label].dim), np.float32) for label in encoders}
     labels = list(encoders)
-    for i, part in enumerate(np.array_split(np.random.default_rng(1).permutation(len(texts)), slices)):
+    for i, part in enumerate(length_slices(texts, slices, batch_size)):
         chunk = [texts[j] for j in part]
         for label in labels[i % len(labels):] + labels[: i % len(labels)]:
             start = time.perf_counter()
