@@ -5,8 +5,8 @@
 For each model (all-MiniLM-L6-v2, multilingual-e5-small) it times torch fp32 on CPU (the reference, as
 `recsys build` runs it: batch 64 on every core), torch fp32 as two single-threaded streams (the setting
 the other engines use; it can win while other jobs hold a core), onnx-int8, and openvino when installed,
-and reports texts/s, the
-ratio to torch fp32 (and to the faster torch setting) and the cosine of each vector to the fp32 one.
+and reports texts/s, the ratio to torch fp32 (and to the faster torch setting) and the cosine of each
+vector to the fp32 one.
 ``--variants all`` adds the roads not taken (encode_variants.py). Cache folders are prepared before
 timing (their build time is reported separately as `prepare_s`).
 
@@ -82,9 +82,11 @@ def engines_for(model: str, variants: str, calibration: list[str]) -> dict[str, 
 
     out["torch-cpu-fp32"] = (lambda: make_encoder(model, device="cpu", engine="torch"),
                              timed_prepare(lambda m: model_spec(m).folder(True)))
-    from encode_variants import TorchStreams, onnx_variants, openvino_variants
+    from encode_variants import TorchStreams, onnx_variants, openvino_variants, torch_variants
 
     out["torch-cpu-fp32 2 streams x 1 thread"] = (lambda: TorchStreams(model), {})
+    if variants == "all":
+        out.update({k: (f, {}) for k, f in torch_variants(model).items()})
     out["onnx-int8"] = (lambda: make_encoder(model, device="cpu", engine="onnx-int8"), timed_prepare(onnx_folder))
     if openvino_installed():
         out["openvino"] = (lambda: make_encoder(model, device="cpu", engine="openvino"), timed_prepare(openvino_folder))
@@ -117,7 +119,7 @@ def bench_cpu(model: str, texts: list[str], calibration: list[str], batch_size: 
             vecs[label][part] = encoders[label].encode(chunk, batch_size=batch_size)
             seconds[label] += time.perf_counter() - start
     ref = labels[0]
-    best_torch = min((lab for lab in labels if lab.startswith("torch")), key=seconds.__getitem__)
+    best_torch = min((lab for lab in labels if lab.startswith("torch-cpu-fp32")), key=seconds.__getitem__)
     out: dict[str, dict[str, object]] = {}
     for label, enc in encoders.items():
         cos = (vecs[label] * vecs[ref]).sum(1)

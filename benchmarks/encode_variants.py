@@ -22,7 +22,7 @@ from recsys.encoders.onnx import OnnxEncoder
 from recsys.encoders.onnx_export import ONNX_FILE, QuantConfig, copy_tokenizer_files, export_onnx
 from recsys.encoders.sentence import SentenceTransformerEncoder, folder_revision
 
-__all__ = ["TorchStreams", "onnx_variants", "openvino_variants", "QUANT_RECIPES"]
+__all__ = ["TorchStreams", "torch_variants", "onnx_variants", "openvino_variants", "QUANT_RECIPES"]
 
 #: name → (graph, quantize_dynamic keyword arguments) or "static" for calibrated QDQ.
 _S8 = {"per_channel": True, "reduce_range": False, "weight": "s8"}
@@ -69,6 +69,39 @@ class TorchStreams(Encoder):
         merged = np.empty((len(texts), self.dim), np.float32)
         merged[0::2], merged[1::2] = out
         return merged
+
+
+class FixedBatch(Encoder):
+    """Another encoder run with its own batch size, whatever the caller asks for."""
+
+    def __init__(self, inner: Encoder, batch_size: int, label: str) -> None:
+        self._inner, self._batch = inner, batch_size
+        self.name, self.dim, self.engine = inner.name, inner.dim, f"{inner.engine} {label}"
+
+    def _encode_sorted(self, texts: list[str], kind: TextKind, batch_size: int, progress: bool) -> np.ndarray:
+        return self._inner._encode_sorted(texts, kind, self._batch, progress)
+
+
+def torch_variants(name: str) -> dict[str, Callable[[], Encoder]]:
+    """torch fp32 with batches of 16 and 32, and torch with bf16 weights (oneDNN uses AMX where present)."""
+    import torch
+
+    spec = model_spec(name)
+
+    def fp32(batch: int) -> Callable[[], Encoder]:
+        return lambda: FixedBatch(SentenceTransformerEncoder(
+            spec.folder(False), name=spec.name, device="cpu", query_prefix=spec.query_prefix,
+            passage_prefix=spec.passage_prefix, max_seq_length=spec.max_seq_length), batch, f"batch {batch}")
+
+    def bf16() -> Encoder:
+        enc = SentenceTransformerEncoder(spec.folder(False), name=spec.name, device="cpu",
+                                         query_prefix=spec.query_prefix, passage_prefix=spec.passage_prefix,
+                                         max_seq_length=spec.max_seq_length)
+        enc._model.to(torch.bfloat16)
+        enc.engine = "torch-cpu-bf16"
+        return enc
+
+    return {"torch-cpu-fp32 batch 16": fp32(16), "torch-cpu-fp32 batch 32": fp32(32), "torch-cpu-bf16": bf16}
 
 
 def _variant_dir(name: str) -> Path:
