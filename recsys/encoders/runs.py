@@ -33,8 +33,13 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def load_tokenizer(folder: Path, max_seq_length: int) -> Callable[[list[str]], Feed]:
-    """A function from texts to one padded feed (input_ids, attention_mask), truncating like the torch engine."""
+def load_tokenizer(folder: Path, max_seq_length: int, pad_to_multiple_of: int | None = None
+                   ) -> Callable[[list[str]], Feed]:
+    """A function from texts to one padded feed (input_ids, attention_mask), truncating like the torch engine.
+
+    `pad_to_multiple_of` rounds each run's length up (only when `max_seq_length` is a multiple of it, so
+    padding never passes the model's positions); padded tokens are masked out, so vectors do not change.
+    """
     from tokenizers import Tokenizer
 
     tok_file = folder / "tokenizer.json"
@@ -46,7 +51,8 @@ def load_tokenizer(folder: Path, max_seq_length: int) -> Callable[[list[str]], F
     pad_id = tok.token_to_id(pad_token)
     if pad_id is None:
         raise EncoderError(f"{tok_file} does not know its pad token {pad_token!r}")
-    tok.enable_padding(pad_id=pad_id, pad_token=pad_token)
+    multiple = pad_to_multiple_of if pad_to_multiple_of and max_seq_length % pad_to_multiple_of == 0 else None
+    tok.enable_padding(pad_id=pad_id, pad_token=pad_token, pad_to_multiple_of=multiple)
     lock = threading.Lock()  # a Rust tokenizer raises "Already borrowed" when two threads share it
 
     def feed(texts: list[str]) -> Feed:

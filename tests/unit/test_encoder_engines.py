@@ -133,3 +133,13 @@ def test_onnx_engine_runs_in_parallel_streams(tmp_path: Path) -> None:
     for streams in (1, 2):
         enc = OnnxEncoder(out, name="tiny", revision="r", engine="onnx-fp32", max_seq_length=32, streams=streams)
         np.testing.assert_allclose(enc.encode(TEXTS, batch_size=2), ref, atol=1e-4)
+
+
+def test_tokenizer_pads_to_a_multiple_only_inside_the_length_cap(tmp_path: Path) -> None:
+    from recsys.encoders.runs import load_tokenizer
+
+    folder = _tiny_bert(tmp_path / "bert")
+    assert load_tokenizer(folder, 32)(["w1 w2"])["input_ids"].shape == (1, 4)  # [CLS] w1 w2 [SEP]
+    feed = load_tokenizer(folder, 32, pad_to_multiple_of=16)(["w1 w2", "w3"])
+    assert feed["input_ids"].shape == (2, 16) and feed["attention_mask"].sum() == 7
+    assert load_tokenizer(folder, 30, pad_to_multiple_of=16)(["w1 w2"])["input_ids"].shape == (1, 4)
