@@ -1,13 +1,22 @@
-"""A bounded cache of online user states, so a user's profile is not recomputed on every request.
+"""Bounded caches of per-user work, reused until the user's next stored event or a time limit.
 
-Re-profiling a user with ingested events reads their stored events, merges them with the indexed
-history and encodes any new review or search text: milliseconds, and tens of them with a Transformer
-encoder. A cached state is reused while three things hold: the same index version (the cache lives in
-the served version, so a reload starts an empty one), the same blend config (its profile parameters),
-and the same latest stored event of the user (`EventStore.user_last_seq`, one index probe, so an event
-written through any worker or node invalidates it on the next request). Event weights decay with the
-request time, so an entry also expires after `ttl_s` seconds; with decay half-lives of days, the
-weights it holds are then off by far less than a rounding error of the blend.
+Two things are cached per served index version (a reload starts empty ones, so nothing crosses
+versions):
+
+- *online user states* (`StateCache`): re-profiling a user with ingested events reads their stored
+  events, merges them with the indexed history and encodes any new review or search text, which takes
+  milliseconds (tens of them with a Transformer encoder);
+- *answers* (`AnswerCache`): a user's ranked recommendations for one exact request (config, k, filters,
+  flags), so a user who asks again (a page reload, a second widget) costs a lookup instead of a ranking.
+
+An entry is reused while the user's latest stored event is the same (`EventStore.user_last_seq`, one
+index probe, so an event written through any worker or node invalidates it on the next request) and it
+is younger than `ttl_s`: event weights decay with the request time, with half-lives of days, so within
+the TTL they move far less than a rounding error of the blend. An answer also depends on everyone else's
+events (the live popularity and trending counters): it is reused only while the counters have applied
+no newer event (the feed's watermark), unless it is younger than `lag_s`, the staleness an operator
+accepts for repeated answers under a steady event stream (0 by default: every answer reflects every
+event the process has synced).
 """
 
 from __future__ import annotations
@@ -15,28 +24,38 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 from recsys.online.profiles import UserState
 
-__all__ = ["StateCache"]
+__all__ = ["SeqCache", "StateCache", "AnswerCache"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
-class StateCache:
-    """LRU of (config id, user id) → (last seq, state, stored at), at most `max_users` entries."""
+class SeqCache(Generic[K, V]):
+    """LRU of key → (seq, value, stored at), at most `max_entries` entries (0 turns it off)."""
 
-    def __init__(self, max_users: int = 10_000, ttl_s: float = 30.0,
+    def __init__(self, max_entries: int = 10_000, ttl_s: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_users = max_users
+        self.max_entries = max_entries
         self.ttl_s = ttl_s
         self._clock = clock
-        self._entries: OrderedDict[tuple[str, str], tuple[int, UserState, float]] = OrderedDict()
+        self._entries: OrderedDict[K, tuple[int, V, float]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, config_id: str, user_id: str, seq: int) -> UserState | None:
-        key = (config_id, user_id)
+    @property
+    def enabled(self) -> bool:
+        return self.max_entries > 0 and self.ttl_s > 0
+
+    def get(self, key: K, seq: int) -> V | None:
+        """The value stored for `key` at `seq`, unless the seq moved on or the entry is older than the TTL."""
+        if not self.enabled:
+            return None
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] != seq or self._clock() - entry[2] > self.ttl_s:
@@ -46,14 +65,51 @@ class StateCache:
             self.hits += 1
             return entry[1]
 
-    def put(self, config_id: str, user_id: str, seq: int, state: UserState) -> None:
-        if self.max_users <= 0:
+    def put(self, key: K, seq: int, value: V) -> None:
+        if not self.enabled:
             return
         with self._lock:
-            self._entries[(config_id, user_id)] = (seq, state, self._clock())
-            self._entries.move_to_end((config_id, user_id))
-            while len(self._entries) > self.max_users:
+            self._entries[key] = (seq, value, self._clock())
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
+
+    def emptied(self) -> SeqCache[K, V]:
+        """A new, empty cache with the same limits (for the next index version)."""
+        return type(self)(self.max_entries, self.ttl_s, self._clock)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+#: (blend config id, user id) → the user's online state.
+StateCache = SeqCache[tuple[str, str], UserState]
+
+
+class AnswerCache(SeqCache[tuple[str, Hashable], tuple[Any, int]]):
+    """(blend config id, the request) → (what was answered, the counters' watermark it was ranked at)."""
+
+    def __init__(self, max_entries: int = 20_000, ttl_s: float = 30.0, lag_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(max_entries, ttl_s, clock)
+        self.lag_s = lag_s
+
+    def answer(self, key: tuple[str, Hashable], seq: int, watermark: int) -> Any | None:
+        """The answer stored for `key` at the user's `seq`, if the counters are still at its watermark or
+        it is at most `lag_s` old (and within the TTL)."""
+        if not self.enabled:
+            return None
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] == seq:
+                age = self._clock() - entry[2]
+                value, ranked_at = entry[1]
+                if age <= self.ttl_s and (ranked_at == watermark or (self.lag_s > 0 and age <= self.lag_s)):
+                    self._entries.move_to_end(key)
+                    self.hits += 1
+                    return value
+            self.misses += 1
+            return None
+
+    def emptied(self) -> AnswerCache:
+        return AnswerCache(self.max_entries, self.ttl_s, self.lag_s, self._clock)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from fastapi import Response
@@ -25,9 +25,11 @@ from recsys.service.schemas import AdExclusion, ProfileOut, RecommendationsOut
 from recsys.service.tenants import Served
 from recsys.store import EventStore
 
-__all__ = ["UserQuery", "UserAnswer", "recommend_for_user", "ads_for", "user_portrait", "render", "answer_log"]
+__all__ = ["UserQuery", "UserAnswer", "ItemQuery", "recommend_for_user", "similar_to_item", "ads_for", "user_portrait",
+           "render", "answer_log"]
 
 answer_log = logging.getLogger("recsys.service.answers")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,22 +38,23 @@ class UserQuery:
     k: int
     filters: Filters = Filters()
     exclude_seen: bool = True
-    texts: Sequence[str] = ()
+    texts: tuple[str, ...] = ()
     #: "raise": unknown users are a 404; "fallback": answer from texts, else popular (cold start).
     on_unknown: str = "raise"
     explain: bool = False
 
 
-def _state(served: Served, tenant: str, store: EventStore, user_id: str, resolved: Resolved,
-           limit: int) -> UserState | None:
-    seq = store.user_last_seq(tenant, user_id)  # one index probe; most users have no new events
+def _state(served: Served, tenant: str, store: EventStore, user_id: str, resolved: Resolved, limit: int,
+           seq: int) -> UserState | None:
+    """The user's online state at their last stored event `seq` (None when they have no stored events)."""
     if not seq:
         return None
-    state = served.states.get(resolved.config.id, user_id, seq)
+    key = (resolved.config.id, user_id)
+    state = served.states.get(key, seq)
     if state is None:
         stored = store.user_events(tenant, user_id, limit=limit)
         state = online_user(user_id, served.art, stored, resolved.config, served.texts)
-        served.states.put(resolved.config.id, user_id, seq, state)
+        served.states.put(key, seq, state)
     return state
 
 
@@ -66,9 +69,49 @@ class UserAnswer:
 
 def recommend_for_user(served: Served, tenant: str, store: EventStore, q: UserQuery, resolved: Resolved,
                        *, max_user_events: int = 1000) -> UserAnswer:
-    """`served` is read once per request by the caller (`tenant.served`), so a hot swap cannot tear it."""
+    """`served` is read once per request by the caller (`tenant.served`), so a hot swap cannot tear it.
+
+    The organic answer is reused from `served.answers` for the same request while neither the user's
+    stored events nor the live counters moved (`recsys.online.cache` has the exact rule); ads are matched
+    by the caller on every request, so budgets and frequency caps are never served from the cache.
+    Requests with texts are not cached (their texts would be part of the key)."""
+    seq = store.user_last_seq(tenant, q.user_id)  # one index probe; most users have no new events
+    key = None if q.texts else (resolved.config.id, q)
+    return _reused(served, key, seq, lambda: _ranked(served, tenant, store, q, resolved, max_user_events, seq))
+
+
+@dataclass(frozen=True)
+class ItemQuery:
+    product_id: str
+    k: int
+    filters: Filters = Filters()
+
+
+def similar_to_item(served: Served, q: ItemQuery, resolved: Resolved) -> RecommendationList:
+    """Items similar to one product, reused from `served.answers` like a user's answer (no user: seq 0)."""
     rec = served.recommender(resolved.config)
-    state = _state(served, tenant, store, q.user_id, resolved, max_user_events)
+    return _reused(served, (resolved.config.id, q), 0,
+                   lambda: rec.similar_items(q.product_id, q.k, filters=q.filters))
+
+
+def _reused(served: Served, key: tuple[str, Hashable] | None, seq: int, compute: Callable[[], T]) -> T:
+    """`compute()`, or what it gave for `key` before while still valid (None: never cached). The counters'
+    watermark is read before computing, so an answer is stored with counters at least as new as it says."""
+    if key is None:
+        return compute()
+    watermark = served.feed.watermark
+    cached = served.answers.answer(key, seq, watermark)
+    if cached is not None:
+        return cast(T, cached)
+    value = compute()
+    served.answers.put(key, seq, (value, watermark))
+    return value
+
+
+def _ranked(served: Served, tenant: str, store: EventStore, q: UserQuery, resolved: Resolved,
+            max_user_events: int, seq: int) -> UserAnswer:
+    rec = served.recommender(resolved.config)
+    state = _state(served, tenant, store, q.user_id, resolved, max_user_events, seq)
     if state is None:
         answer = rec.for_user(q.user_id, q.k, filters=q.filters, exclude_seen=q.exclude_seen, texts=q.texts,
                               on_unknown="fallback" if q.on_unknown == "fallback" else "raise", explain=q.explain)
@@ -92,7 +135,8 @@ def ads_for(served: Served, answer: RecommendationList, n_ads: int | None, defau
 
 def user_portrait(served: Served, tenant: str, store: EventStore, user_id: str, resolved: Resolved,
                   *, max_user_events: int = 1000, top: int = 10) -> ProfileOut:
-    state = _state(served, tenant, store, user_id, resolved, max_user_events)
+    state = _state(served, tenant, store, user_id, resolved, max_user_events,
+                   store.user_last_seq(tenant, user_id))
     if state is None:
         if not served.art.knows_user(user_id):
             raise UnknownUserError(f"user {user_id!r} has no history in index {served.version} and no ingested "

@@ -25,6 +25,7 @@ from recsys.artifacts import load_artifacts
 from recsys.config.catalog import BlendCatalog
 from recsys.errors import ConfigError, RecsysError
 from recsys.index import set_search_threads
+from recsys.online.cache import AnswerCache
 from recsys.service.ads import AdsSource
 from recsys.service.body import BodyGuard
 from recsys.service.errors import (
@@ -80,7 +81,9 @@ def _start(app: FastAPI, settings: Settings, store: EventStore | None) -> None:
         ads = AdsSource.for_tenant(settings.campaigns, name, relevance_floor=settings.ads_relevance_floor,
                                    min_percentile=settings.ads_min_percentile)
         served = load_served(root, name, store, ads=ads, sync_interval=settings.sync_interval,
-                             micro_batch_ms=settings.micro_batch_ms)
+                             micro_batch_ms=settings.micro_batch_ms,
+                             answer_cache=AnswerCache(settings.answer_cache_size, settings.answer_cache_ttl,
+                                                      settings.answer_cache_lag))
         tenants[name] = Tenant(name, root, served, ads)
         app.state.metrics.set_version(name, served.version)
         log.info("tenant %s: serving index %s (%d items)", name, served.version, len(served.art.products))
@@ -124,6 +127,7 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
     app = FastAPI(title="recsys", version=__version__, lifespan=lifespan,
                   description="Embedding-based recommendations with real-time events. Send `X-API-Key`.")
     app.state.settings, app.state.ready, app.state.metrics = settings, False, Metrics()
+    app.state.metrics.watch_caches(lambda: getattr(app.state, "tenants", {}))
     app.add_exception_handler(RecsysError, recsys_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.add_exception_handler(HTTPException, http_error_handler)

@@ -4,8 +4,12 @@ and a pure ASGI middleware that counts requests and times them by route template
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["Metrics", "MetricsMiddleware"]
@@ -27,10 +31,31 @@ class Metrics:
         self.reloads = Counter("recsys_index_reloads_total", "Index reload attempts by outcome",
                                ["tenant", "outcome"], registry=self.registry)
 
+    def watch_caches(self, tenants: Callable[[], Mapping[str, Any]]) -> None:
+        """Export the hits and misses of every tenant's answer and user-state caches (`recsys.online.cache`),
+        read at scrape time from the versions served then (a reload starts new caches, so the counters
+        restart from zero, which Prometheus reads as a counter reset)."""
+        self.registry.register(_CacheCollector(tenants))
+
     def set_version(self, tenant: str, version: str, previous: str | None = None) -> None:
         if previous is not None and previous != version:
             self.index_version.remove(tenant, previous)
         self.index_version.labels(tenant, version).set(1)
+
+
+class _CacheCollector(Collector):
+    def __init__(self, tenants: Callable[[], Mapping[str, Any]]) -> None:
+        self._tenants = tenants
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("recsys_cache_lookups", "Answer and user-state cache lookups by result",
+                                     labels=["tenant", "cache", "result"])
+        for name, tenant in self._tenants().items():
+            served = tenant.served
+            for cache, counts in (("answers", served.answers), ("states", served.states)):
+                family.add_metric([name, cache, "hit"], counts.hits)
+                family.add_metric([name, cache, "miss"], counts.misses)
+        yield family
 
 
 class MetricsMiddleware:

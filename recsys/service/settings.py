@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     #: the new version, as `POST /v1/admin/reload` does. 0 turns polling off (reload only on that call).
     reload_poll_interval: float = Field(2.0, ge=0.0, le=3600.0)
 
+    #: Seconds a user's ranked answer to one exact request may be reused while neither the user nor the
+    #: live counters have a newer event (`recsys.online.cache`); ads are matched afresh on every request.
+    #: 0 turns the answer cache off.
+    answer_cache_ttl: float = Field(30.0, ge=0.0, le=3600.0)
+    #: Seconds a reused answer may ignore other users' newer events (their effect on the popularity and
+    #: trending counters); 0 (default) reuses an answer only while the counters are unchanged.
+    answer_cache_lag: float = Field(0.0, ge=0.0, le=3600.0)
+    #: Most answers kept per tenant and worker (least recently used leave first).
+    answer_cache_size: int = Field(20_000, ge=0, le=10_000_000)
+
     @field_validator("max_future_skew", mode="before")
     @classmethod
     def _seconds(cls, v: Any) -> Any:

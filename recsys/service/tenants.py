@@ -36,7 +36,7 @@ from recsys.features.live import LiveSignals
 from recsys.index import resolve_version
 from recsys.index.manifest import MANIFEST_FILE
 from recsys.index.store import CURRENT
-from recsys.online.cache import StateCache
+from recsys.online.cache import AnswerCache, StateCache
 from recsys.online.profiles import TextVectors
 from recsys.recommender import Recommender
 from recsys.service.ads import AdsSource
@@ -68,6 +68,8 @@ class Served:
     ads: AdMatcher | None = None
     #: Online profiles of users with ingested events, reused until their next event (`recsys.online.cache`).
     states: StateCache = field(default_factory=StateCache)
+    #: Users' organic answers per exact request, reused until their next event or the TTL (same module).
+    answers: AnswerCache = field(default_factory=lambda: AnswerCache(0))
     _terms: CatalogueTerms | None = None
     _recs: OrderedDict[str, Recommender] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -100,12 +102,14 @@ class Served:
 
 
 def load_served(root: Path, tenant: str, store: EventStore, *, expect: Served | None = None,
-                ads: AdsSource | None = None, sync_interval: float = 1.0, micro_batch_ms: float = 0.0) -> Served:
+                ads: AdsSource | None = None, sync_interval: float = 1.0, micro_batch_ms: float = 0.0,
+                answer_cache: AnswerCache | None = None) -> Served:
     """Load (which verifies every file against the manifest), check and warm one index version; replay
     events committed after it was built, up to the store's last seq, where its feed starts.
 
     Index files are memory-mapped read-only where the index type allows it, so the workers of one machine
-    share one copy of their pages through the page cache."""
+    share one copy of their pages through the page cache. `answer_cache` is the version's (empty) answer
+    cache, none by default; a reload (`expect`) starts one with the limits of the version it replaces."""
     art = load_artifacts(root, mmap=True)
     if expect is not None:
         old, new = expect.art.manifest.encoder, art.manifest.encoder
@@ -133,7 +137,11 @@ def load_served(root: Path, tenant: str, store: EventStore, *, expect: Served | 
     live.apply(since[since[SEQ] <= watermark])
     feed = EventFeed(tenant, live, watermark, ledger=None if matcher is None else matcher.ledger,
                      interval=sync_interval)
-    served = Served(art, encoder, live, TextVectors(art, encoder), feed, matcher)
+    if expect is not None:
+        answers = expect.answers.emptied()
+    else:
+        answers = AnswerCache(0) if answer_cache is None else answer_cache
+    served = Served(art, encoder, live, TextVectors(art, encoder), feed, matcher, answers=answers)
     served.recommender(art.config)  # warm the default ranker before the first request
     return served
 

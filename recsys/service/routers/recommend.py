@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from recsys.errors import ConfigError
 from recsys.ranking.base import Filters
-from recsys.service.answers import UserQuery, ads_for, recommend_for_user, render
+from recsys.service.answers import ItemQuery, UserQuery, ads_for, recommend_for_user, render, similar_to_item
 from recsys.service.deps import CatalogDep, SettingsDep, StoreDep, TenantDep, check_k
 from recsys.service.schemas import RecommendationsOut, TextRequest, error_responses
 
@@ -69,8 +69,7 @@ def similar_items(
 ) -> Response:
     served = tenant.served
     resolved = catalog.resolve(served.art.config, name=config)
-    answer = served.recommender(resolved.config).similar_items(
-        product_id, check_k(k, settings), filters=Filters(category=category))
+    answer = similar_to_item(served, ItemQuery(product_id, check_k(k, settings), Filters(category=category)), resolved)
     matched = ads_for(served, answer, ads, settings.ads_per_answer, item_id=product_id)
     return render(answer, resolved, tenant.name, explain=explain, log=settings.log_answers, ads=matched)
 
