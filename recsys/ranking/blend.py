@@ -114,8 +114,8 @@ def blend_features(items: ItemFeatures, queries: np.ndarray | None, history: sp.
     cols = np.arange(items.n_items) if cand is None else np.asarray(cand, np.int64)
     sig = items.signals
 
-    def static(v: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(np.asarray(v, np.float32)[cols], (b, len(cols)))
+    def static(v: np.ndarray) -> np.ndarray:  # gathered before the cast: a request never copies the catalogue
+        return np.broadcast_to(np.asarray(v[cols], np.float32), (b, len(cols)))
 
     cooc = _scaled(scores.cooc, cols)
     ease = _scaled(scores.ease, cols)
@@ -125,7 +125,8 @@ def blend_features(items: ItemFeatures, queries: np.ndarray | None, history: sp.
         "cosine": cosine,
         "popularity": static(sig.popularity),
         "trending": static(sig.trending),
-        "rating": static(np.where(sig.rating_count > 0, sig.rating, 0.0)),
+        "rating": np.broadcast_to(np.where(sig.rating_count[cols] > 0, sig.rating[cols], 0.0).astype(np.float32),
+                                  (b, len(cols))),
         "cooc": cooc,
         "sentiment": static(sig.sentiment),
         "ease": ease,
