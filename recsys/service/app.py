@@ -9,6 +9,7 @@ and builds its `Settings` from the `RECSYS_*` environment that `serve` set."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -115,6 +116,10 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         await anyio.to_thread.run_sync(_start, app, settings, store)
+        # Everything loaded so far lives as long as the version: keep it out of the cyclic collector's
+        # passes, so a full collection walks what requests allocate, not the catalogue's objects.
+        gc.collect()
+        gc.freeze()
         follower = _follower(app, settings)
         try:
             yield
