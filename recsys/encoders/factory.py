@@ -5,7 +5,8 @@ an index built with one engine can be queried with another; the manifest records
 
     "torch"      sentence-transformers: CPU fp32, or CUDA fp16 when a GPU is visible
     "onnx-int8"  onnxruntime on CPU, int8 weights; the export is built once into the encoder cache
-    "openvino"   OpenVINO on CPU (optional extra), bf16 on AMX CPUs; its IR is built once into the cache
+    "openvino"   OpenVINO on CPU (optional extra): int8 weight MatMuls and bf16 on AMX int8 CPUs, else fp16
+                 weights (bf16 on AMX); its IR is built once into the cache, in the recipe for this CPU
     "auto"       torch on CUDA; on CPU the engine `choose_cpu_engine` picks for this CPU when its cache
                  folder is prepared, else the other prepared CPU engine, else torch
 """
@@ -22,18 +23,19 @@ from recsys.encoders.cache import cache_root, ensure_folder, prepare_hint
 from recsys.encoders.models import E5_NAME, MINILM_NAME, ModelSpec, model_spec
 from recsys.encoders.onnx_export import QuantConfig, choose_quant_config, cpu_flags, write_onnx_folder
 from recsys.encoders.openvino_engine import choose_cpu_engine, openvino_installed, write_openvino_folder
+from recsys.encoders.openvino_int8 import OpenVinoRecipe, choose_openvino_recipe, nncf_installed
 from recsys.encoders.sentence import folder_revision
 from recsys.errors import EncoderError
 
 __all__ = ["make_encoder", "available_encoders", "DEFAULT_ENCODER", "Engine", "ENGINES", "onnx_folder",
-           "openvino_folder", "query_engine", "auto_cpu_engines"]
+           "openvino_folder", "openvino_recipe", "query_engine", "auto_cpu_engines"]
 
 DEFAULT_ENCODER = MINILM_NAME
 Engine = Literal["torch", "onnx-int8", "openvino", "auto"]
 ENGINES: tuple[str, ...] = get_args(Engine)
 _HASHING = re.compile(r"^hashing(?:-(\d+))?$")
 _ONNX_FORMAT = 4  # bump when write_onnx_folder's output changes
-_OPENVINO_FORMAT = 1  # bump when write_openvino_folder's output changes
+_OPENVINO_FORMAT = 2  # bump when write_openvino_folder's output changes
 
 
 def available_encoders() -> list[str]:
@@ -119,8 +121,14 @@ def onnx_folder(name: str, *, allow_build: bool = True, quant: QuantConfig | Non
                          allow_build=allow_build, hint=prepare_hint(spec.name, "onnx-int8"))
 
 
-def openvino_folder(name: str, *, allow_build: bool = True) -> Path:
-    """The cached OpenVINO IR of model `name` (built on first use unless `allow_build` is False)."""
+def openvino_recipe() -> OpenVinoRecipe:
+    """The OpenVINO IR recipe for this machine's CPU (int8 needs AMX int8 tiles and NNCF)."""
+    return choose_openvino_recipe(cpu_flags(), nncf=nncf_installed())
+
+
+def openvino_folder(name: str, *, allow_build: bool = True, recipe: OpenVinoRecipe | None = None) -> Path:
+    """The cached OpenVINO IR of model `name` in `recipe` (default: this CPU's), built on first use unless
+    `allow_build` is False."""
     spec = model_spec(name)
     if not spec.onnx:
         raise EncoderError(f"encoder {name!r} has no OpenVINO engine (fine-tuned folders run with --engine torch)")
@@ -129,10 +137,15 @@ def openvino_folder(name: str, *, allow_build: bool = True) -> Path:
                            "pip install 'recsys[openvino]'")
     source_dir = spec.folder(allow_build)
     revision = spec.revision or folder_revision(source_dir)
-    folder = cache_root() / "openvino" / f"{spec.name}-{revision}"
-    source = {"model": spec.name, "revision": revision, "format": _OPENVINO_FORMAT}
-    return ensure_folder(folder, source, lambda tmp: write_openvino_folder(source_dir, tmp),
-                         allow_build=allow_build, hint=prepare_hint(spec.name, "openvino"))
+    r = recipe or openvino_recipe()
+    folder = cache_root() / "openvino" / f"{spec.name}-{revision}-{r}"
+    source = {"model": spec.name, "revision": revision, "recipe": r, "format": _OPENVINO_FORMAT}
+
+    def write(tmp: Path) -> None:
+        write_openvino_folder(source_dir, tmp, r, passage_prefix=spec.passage_prefix,
+                              max_seq_length=spec.max_seq_length or 512)
+
+    return ensure_folder(folder, source, write, allow_build=allow_build, hint=prepare_hint(spec.name, "openvino"))
 
 
 def _openvino_encoder(spec: ModelSpec) -> Encoder:

@@ -1,5 +1,6 @@
-"""CPU engine choice is a pure function of CPU flags; parallel runs keep input order; the ONNX and OpenVINO
-engines match torch on a tiny random BERT built in code (no weights needed)."""
+"""CPU engine and OpenVINO recipe choices are pure functions of CPU flags; parallel runs keep input order;
+the ONNX and OpenVINO engines (int8 recipe too) match torch on a tiny random BERT built in code (no weights
+needed)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 
 from recsys.encoders import factory
 from recsys.encoders.openvino_engine import choose_cpu_engine
+from recsys.encoders.openvino_int8 import calibration_texts, choose_openvino_recipe
 from recsys.encoders.runs import RunPool, split_runs
+from recsys.errors import EncoderError
 
 
 @pytest.mark.parametrize(("flags", "openvino", "engine"), [
@@ -24,6 +27,30 @@ from recsys.encoders.runs import RunPool, split_runs
 ])
 def test_choose_cpu_engine(flags: set[str], openvino: bool, engine: str) -> None:
     assert choose_cpu_engine(flags, openvino=openvino) == engine
+
+
+@pytest.mark.parametrize(("flags", "nncf", "recipe"), [
+    ({"avx512_vnni", "amx_bf16", "amx_int8"}, True, "int8"),
+    ({"avx512_vnni", "amx_bf16", "amx_int8"}, False, "fp16"),  # NNCF missing: cannot build the int8 IR
+    ({"avx512_vnni", "avx512_bf16"}, True, "fp16"),  # VNNI without AMX: int8 OpenVINO not measured there
+    ({"avx2"}, True, "fp16"),
+])
+def test_choose_openvino_recipe(flags: set[str], nncf: bool, recipe: str) -> None:
+    assert choose_openvino_recipe(flags, nncf=nncf) == recipe
+
+
+def test_calibration_texts_are_product_texts() -> None:
+    texts = calibration_texts()
+    assert len(texts) == 316 and all(t.strip() for t in texts)
+    assert sum("card" in t.lower() for t in texts) > 100  # the gift-card sample, not an empty or stray file
+
+
+def test_openvino_folders_are_per_recipe(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RECSYS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(factory, "openvino_installed", lambda: True)
+    for recipe in ("int8", "fp16"):
+        with pytest.raises(EncoderError, match=f"all-MiniLM-L6-v2-.*-{recipe}"):
+            factory.openvino_folder("all-MiniLM-L6-v2", allow_build=False, recipe=recipe)  # type: ignore[arg-type]
 
 
 def test_auto_tries_the_cpu_choice_first_then_the_other(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,8 +144,39 @@ def test_openvino_engine_matches_torch_on_a_tiny_bert(tmp_path: Path) -> None:
     vecs = enc.encode(TEXTS, batch_size=2)
     cos = np.sum(vecs * _torch_vectors(src, TEXTS), axis=1)
     assert cos.min() >= 0.99, cos
-    assert enc.engine == f"openvino-{enc.precision}" and enc.dim == 64
+    assert enc.engine == f"openvino-{enc.precision}" and enc.dim == 64 and not enc.int8
     np.testing.assert_allclose(enc.encode(TEXTS[::-1], batch_size=64)[::-1], vecs, atol=0.02)
+
+
+def test_openvino_int8_recipe_quantizes_weight_matmuls_only(tmp_path: Path) -> None:
+    pytest.importorskip("openvino", reason="the optional extra recsys[openvino] is not installed")
+    pytest.importorskip("nncf", reason="the optional extra recsys[openvino] (nncf) is not installed")
+    import openvino as ov
+
+    from recsys.encoders.onnx_export import export_onnx
+    from recsys.encoders.openvino_engine import IR_FILE, OpenVinoEncoder, write_openvino_folder
+    from recsys.encoders.openvino_int8 import attention_matmuls
+
+    src = _tiny_bert(tmp_path / "bert")
+    calibration = [" ".join(f"w{(i * 7 + j) % 60}" for j in range(1 + i % 12)) for i in range(48)]
+    out = tmp_path / "int8"
+    out.mkdir()
+    write_openvino_folder(src, out, "int8", max_seq_length=32, calibration=calibration)
+    # In the graph as read from ONNX, attention's Q·Kᵀ and softmax·V are the MatMuls without a weight.
+    export_onnx(src, tmp_path / "raw.onnx", fuse=False)
+    attention = set(attention_matmuls(ov.Core().read_model(str(tmp_path / "raw.onnx"))))
+    assert len(attention) == 4 and all("/attention/self/MatMul" in name for name in attention), attention
+    model = ov.Core().read_model(str(out / IR_FILE))
+    # A quantized MatMul reads its activation through a FakeQuantize (its int8 weight through a Multiply).
+    reads_fq = {op.get_friendly_name(): any(op.input_value(i).get_node().get_type_name() == "FakeQuantize"
+                                            for i in range(2))
+                for op in model.get_ops() if op.get_type_name() == "MatMul"}
+    assert len(reads_fq) == 2 * 8 and attention <= set(reads_fq)
+    assert {name for name, fq in reads_fq.items() if not fq} == attention
+    enc = OpenVinoEncoder(out, name="tiny", revision="r", max_seq_length=32, streams=2)
+    assert enc.int8 and enc.engine == "openvino-int8"
+    cos = np.sum(enc.encode(TEXTS, batch_size=2) * _torch_vectors(src, TEXTS), axis=1)
+    assert cos.min() >= 0.98, cos
 
 
 def test_onnx_engine_runs_in_parallel_streams(tmp_path: Path) -> None:
