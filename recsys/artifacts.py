@@ -43,8 +43,11 @@ FILES = {
     "config": "blend.json",
 }
 #: Present only in versions built with the learned ranker (its booster and its sidecar), or, in versions
-#: served by the blend, each user's nearest items searched at build time.
-OPTIONAL_FILES = {"ltr_model": "ltr_model.txt", "ltr_meta": "ltr_model.json", **HIT_FILES}
+#: served by the blend, each user's nearest items searched at build time; and in versions whose item
+#: vectors are a `.npy` matrix beside item_vectors.parquet (memory-mapped when serving; older versions
+#: keep the vectors in the parquet).
+OPTIONAL_FILES = {"ltr_model": "ltr_model.txt", "ltr_meta": "ltr_model.json", **HIT_FILES,
+                  "item_matrix": "item_vectors.npy"}
 #: Extra columns of the stored history: the catalogue position and the signed profile weight of each event.
 POSITION = "position"
 WEIGHT = "weight"
@@ -169,7 +172,8 @@ def load_artifacts(
         )
     manifest.verify(root)
     with _reading(root, FILES["item_vectors"]):
-        item_table = VectorTable.load(root / FILES["item_vectors"], expect_model=enc.name, expect_dim=enc.dim)
+        item_table = VectorTable.load(root / FILES["item_vectors"], expect_model=enc.name, expect_dim=enc.dim,
+                                      mmap=mmap)
     with _reading(root, FILES["user_vectors"]):
         user_table = VectorTable.load(root / FILES["user_vectors"], expect_model=enc.name, expect_dim=enc.dim)
     with _reading(root, FILES["text_vectors"]):

@@ -26,7 +26,7 @@ from typing import Literal
 import faiss
 import numpy as np
 
-from recsys.artifacts import FILES
+from recsys.artifacts import FILES, OPTIONAL_FILES
 from recsys.encoders import Encoder, TextKind
 from recsys.errors import ArtifactError
 from recsys.index import FaissIndex, IndexSpec, Manifest
@@ -127,10 +127,11 @@ def load_previous(index_dir: Path, encoder: Encoder) -> Previous | None:
     if (enc.name, enc.dim, enc.revision) != (encoder.name, encoder.dim, encoder.revision):
         return None
     try:  # the files a build copies from: a damaged parent must not leak into the new version
-        manifest.verify(root, [FILES["item_vectors"], FILES["text_vectors"], FILES["index"]])
+        matrix = [OPTIONAL_FILES["item_matrix"]] if OPTIONAL_FILES["item_matrix"] in manifest.files else []
+        manifest.verify(root, [FILES["item_vectors"], *matrix, FILES["text_vectors"], FILES["index"]])
     except ArtifactError as exc:
         raise ArtifactError(f"{exc} (or build with --full, which reuses nothing from it)") from exc
-    items = VectorTable.load(root / FILES["item_vectors"], expect_model=enc.name, expect_dim=enc.dim)
+    items = VectorTable.load(root / FILES["item_vectors"], expect_model=enc.name, expect_dim=enc.dim, mmap=True)
     texts = VectorTable.load(root / FILES["text_vectors"], expect_model=enc.name, expect_dim=enc.dim)
     return Previous(root, manifest, items, texts)
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from recsys.artifacts import FILES, POSITION, WEIGHT
+from recsys.artifacts import FILES, OPTIONAL_FILES, POSITION, WEIGHT
 from recsys.build.encode import EncodedData, encode_dataset
 from recsys.build.incremental import Previous, ReusePlan, derive_index, load_previous, plan_reuse
 from recsys.build.select import select_ranker
@@ -219,7 +219,7 @@ def write_version(index_dir: Path, plan: BuildPlan, enc: EncodedData, feats: Fea
     with staging(index_dir, version) as tmp:
         ds.products.to_parquet(tmp / FILES["products"], index=False)
         VectorTable(ids, enc.item_vectors, np.asarray(enc.item_hashes, dtype=object), encoder.name,
-                    encoder.dim).save(tmp / FILES["item_vectors"])
+                    encoder.dim).save(tmp / FILES["item_vectors"], matrix=tmp / OPTIONAL_FILES["item_matrix"])
         VectorTable(enc.text_keys, enc.text_vectors, enc.text_keys, encoder.name, encoder.dim).save(
             tmp / FILES["text_vectors"])
         keep = prof.has_profile

@@ -78,6 +78,8 @@ class ItemFeatures:
         price = products[S.PRICE].to_numpy(dtype=float)
         tb = tiebreak_ranks(n, seed)
         return cls(
+            # A float32 C-order array is kept as it is, not copied: a served version's read-only mapping
+            # of its vector matrix stays shared between processes.
             vectors=np.ascontiguousarray(vectors, dtype=np.float32),
             signals=signals,
             cooc=sp.csr_matrix(cooc, dtype=np.float32),

@@ -2,6 +2,11 @@
 
 The file's schema metadata records the model name and dimension, so a table can never be silently
 mixed with vectors from another model.
+
+A large table can keep its vectors beside the parquet instead, as one float32 C-order `.npy` matrix
+(`save(..., matrix=...)`): the parquet then holds the keys and hashes, and its metadata names the matrix
+file. Loading with `mmap` maps that matrix read-only, so every process serving the table shares one copy
+of its pages, and a write into it raises instead of changing the stored vectors.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from recsys.errors import ArtifactError, IndexMismatchError
 __all__ = ["VectorTable"]
 
 _META_KEY = b"recsys.index.vectors"
+#: Metadata field naming the `.npy` file beside the parquet that holds the vectors.
+_MATRIX = "matrix"
 
 
 @dataclass(frozen=True)
@@ -38,20 +45,28 @@ class VectorTable:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def save(self, path: Path) -> None:
-        flat = pa.array(np.ascontiguousarray(self.vectors, dtype=np.float32).ravel(), type=pa.float32())
-        table = pa.table(
-            {
-                "key": pa.array(self.keys.astype(str), type=pa.string()),
-                "vector": pa.FixedSizeListArray.from_arrays(flat, self.dim),
-                "text_hash": pa.array(self.hashes.astype(str), type=pa.string()),
-            }
-        )
-        meta = json.dumps({"model": self.model, "dim": self.dim}).encode()
-        pq.write_table(table.replace_schema_metadata({_META_KEY: meta}), path)
+    def save(self, path: Path, *, matrix: Path | None = None) -> None:
+        """Write the table to `path`; with `matrix` (a file in the same folder), the vectors go there as a
+        float32 C-order `.npy` and the parquet holds only keys and hashes."""
+        columns = {"key": pa.array(self.keys.astype(str), type=pa.string())}
+        meta: dict[str, str | int] = {"model": self.model, "dim": self.dim}
+        vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
+        if matrix is None:
+            flat = pa.array(vectors.ravel(), type=pa.float32())
+            columns["vector"] = pa.FixedSizeListArray.from_arrays(flat, self.dim)
+        else:
+            if matrix.parent.resolve() != path.parent.resolve():
+                raise ValueError(f"the matrix {matrix} must lie beside the table {path}")
+            np.save(matrix, vectors, allow_pickle=False)
+            meta[_MATRIX] = matrix.name
+        columns["text_hash"] = pa.array(self.hashes.astype(str), type=pa.string())
+        table = pa.table(columns)
+        pq.write_table(table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()}), path)
 
     @classmethod
-    def load(cls, path: Path, *, expect_model: str | None = None, expect_dim: int | None = None) -> VectorTable:
+    def load(cls, path: Path, *, expect_model: str | None = None, expect_dim: int | None = None,
+             mmap: bool = False) -> VectorTable:
+        """With `mmap`, a table whose vectors are in a `.npy` matrix maps it read-only instead of reading it."""
         try:
             table = pq.read_table(path)
         except (OSError, pa.ArrowInvalid) as exc:
@@ -67,8 +82,11 @@ class VectorTable:
         if expect_dim is not None and meta["dim"] != expect_dim:
             raise IndexMismatchError(f"{path} holds {meta['dim']}-d vectors, expected {expect_dim}; rebuild")
         dim = int(meta["dim"])
-        col = table.column("vector").combine_chunks()
-        vecs = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(-1, dim)
+        if _MATRIX in meta:
+            vecs = _load_matrix(path.parent / _plain_name(path, meta[_MATRIX]), table.num_rows, dim, mmap=mmap)
+        else:
+            col = table.column("vector").combine_chunks()
+            vecs = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(-1, dim)
         return cls(
             keys=np.asarray(table.column("key").to_pylist(), dtype=object),
             vectors=vecs,
@@ -76,3 +94,23 @@ class VectorTable:
             model=meta["model"],
             dim=dim,
         )
+
+
+def _plain_name(path: Path, name: object) -> str:
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise ArtifactError(f"{path} names {name!r} as its vector matrix, which is not a file beside it; rebuild it")
+    return name
+
+
+def _load_matrix(path: Path, rows: int, dim: int, *, mmap: bool) -> np.ndarray:
+    """The `rows` × `dim` float32 C-order matrix at `path`: mapped read-only with `mmap` (a plain ndarray
+    view of the mapping, so nothing copies it), else read into memory."""
+    try:
+        loaded = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ArtifactError(f"cannot read vector matrix {path}: {exc}; rebuild it with `recsys build`") from exc
+    if loaded.dtype != np.float32 or loaded.shape != (rows, dim) or not loaded.flags.c_contiguous:
+        raise ArtifactError(f"{path} holds a {loaded.dtype} {loaded.shape} matrix"
+                            f"{'' if loaded.flags.c_contiguous else ' in Fortran order'}, expected float32 "
+                            f"({rows}, {dim}) in C order; rebuild it with `recsys build`")
+    return np.asarray(loaded)

@@ -113,7 +113,7 @@ def test_a_truncated_parquet_exits_4_without_a_traceback(tmp_path: Path, name: s
 
 
 @pytest.mark.parametrize("name", ["products.parquet", "signals.parquet", "cooc.npz", "history.parquet",
-                                  "blend.json", "index.faiss"])
+                                  "item_vectors.npy", "blend.json", "index.faiss"])
 def test_an_unreadable_artifact_that_matches_its_manifest_is_an_artifact_error(tmp_path: Path, name: str):
     version = _build(tmp_path / "idx")
     _truncate(version / name)
