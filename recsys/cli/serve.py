@@ -138,18 +138,17 @@ def _serve_workers(settings: Settings, workers: int, log_level: str) -> None:
     (`recsys.service.app:app_from_env`; uvicorn starts workers from an import string, not an app object).
 
     Start-up errors keep their exit codes: everything a worker would refuse (keys, configs, the event store,
-    every index, verified) is checked here first (`check_startup`), so a broken index exits 4 before any
-    worker starts. A worker that fails its start-up anyway stops the others (uvicorn's supervisor), and
-    `serve` then exits 4 pointing at the log, which holds that worker's error."""
+    every index, verified) is checked here first (`check_startup`, in a child process: see `_check_apart`),
+    so a broken index exits 4 before any worker starts. A worker that fails its start-up anyway stops the
+    others (uvicorn's supervisor), and `serve` then exits 4 pointing at the log, which holds that worker's
+    error."""
     import os
 
     from uvicorn import Config
     from uvicorn.main import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
-    from recsys.service.app import check_startup
-
-    check_startup(settings)
+    _check_apart(settings)
     os.environ.update(settings.environ())
     os.environ["RECSYS_LOG_LEVEL"] = log_level
     config = Config("recsys.service.app:app_from_env", factory=True, host=settings.host, port=settings.port,
@@ -159,6 +158,43 @@ def _serve_workers(settings: Settings, workers: int, log_level: str) -> None:
     failed = [p.pid for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
     if failed:
         raise ArtifactError(f"worker process(es) {failed} failed to start; their error is in the log above")
+
+
+def _check_apart(settings: Settings) -> None:
+    """Run `check_startup` in a spawned child process and raise its `RecsysError` here, same class and
+    message. Loading every tenant's index leaves this process's heap grown by about the size of the
+    loaded arrays even after they are freed (the allocator keeps the pages), and this process only
+    supervises the workers for the rest of its life; the child returns all of it when it exits."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            failure = pool.submit(_checked, settings).result()
+        except BrokenProcessPool as exc:
+            raise ArtifactError(f"the start-up check of {settings.index} stopped without an answer ({exc}); "
+                                "see the log above") from None
+    if failure is not None:
+        raise _rebuilt(*failure)
+
+
+def _rebuilt(kind: type[RecsysError], message: str) -> RecsysError:
+    """An error of class `kind` with `message` as its text, whatever arguments that class's `__init__` takes."""
+    error = kind.__new__(kind)
+    Exception.__init__(error, message)
+    return error
+
+
+def _checked(settings: Settings) -> tuple[type[RecsysError], str] | None:
+    """`check_startup` in the child process of `_check_apart`: its `RecsysError` as (class, message)."""
+    from recsys.service.app import check_startup
+
+    try:
+        check_startup(settings)
+    except RecsysError as exc:
+        return type(exc), str(exc)
+    return None
 
 
 @keys_app.command("create")
