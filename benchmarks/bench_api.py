@@ -12,7 +12,8 @@ recommendations (k=10) for known users, 20% similar items; `--mix mixed`: 50% us
 similar items, 10% free-text queries, 10% portraits, 15% event batches. `--workers W` runs `recsys serve
 --workers W`. The load generator runs on the same cores as the server (stated in the result). Bounded:
 each level runs `--duration` seconds or `--max-requests`. Writes RPS and p50/p95/p99 per level (and per
-route) and the server's RSS per worker with machine info and git sha to JSON.
+route) and the server's memory per process (RSS, PSS, USS; see `server_rss_mb`) with machine info and
+git sha to JSON.
 Not part of the test suite.
 """
 
@@ -118,14 +119,47 @@ def workload(mix: str, n_items: int, n_users: int, seed: int = 0, size: int = 60
     return reqs, kinds
 
 
+def smaps_mb(pid: int) -> dict[str, float]:
+    """RSS, PSS, USS and anonymous memory of one process (MiB) from /proc/PID/smaps_rollup. RSS counts
+    every resident page the process maps, so pages of a file mapped by several workers count once per
+    worker; PSS divides each page by the processes sharing it (PSS summed over processes = their memory
+    together); USS is the process's private pages (what ending it would free), which include the pages
+    of a file only it maps; anon is its heap (pages no file backs: the kernel cannot drop them)."""
+    kb: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split()[:2]
+        kb[name.rstrip(":")] = int(value)
+    uss = kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)
+    return {k: round(v / 1024, 1)
+            for k, v in (("rss", kb["Rss"]), ("pss", kb["Pss"]), ("uss", uss), ("anon", kb["Anonymous"]))}
+
+
+def _role(proc: Any, parent: int) -> str:
+    if proc.pid == parent:
+        return "serve"
+    cmd = " ".join(proc.cmdline())
+    return "resource_tracker" if "resource_tracker" in cmd else "worker"
+
+
 def server_rss_mb(pid: int) -> dict[str, object]:
-    """RSS of the server process and each of its worker processes (MiB)."""
+    """Memory of the server process and each of its child processes (MiB): RSS per process and summed (as
+    before), and each process's RSS, PSS, USS and anon with their totals (PSS total: the memory they hold
+    together; summed RSS counts the pages of the memory-mapped index files once per worker)."""
     import psutil
 
     proc = psutil.Process(pid)
-    procs = [proc, *proc.children(recursive=True)]
-    per = {str(p.pid): round(p.memory_info().rss / 2**20, 1) for p in procs if p.is_running()}
-    return {"per_process": per, "total": round(sum(per.values()), 1)}
+    procs = [p for p in [proc, *proc.children(recursive=True)] if p.is_running()]
+    detail: dict[str, dict[str, Any]] = {}
+    for p in procs:
+        try:
+            detail[str(p.pid)] = {"role": _role(p, pid), **smaps_mb(p.pid)}
+        except (OSError, psutil.Error):  # ended meanwhile
+            continue
+    per = {k: v["rss"] for k, v in detail.items()}
+    return {"per_process": per, "total": round(sum(per.values()), 1), "processes": detail,
+            "pss_total": round(sum(v["pss"] for v in detail.values()), 1),
+            "uss_total": round(sum(v["uss"] for v in detail.values()), 1),
+            "anon_total": round(sum(v["anon"] for v in detail.values()), 1)}
 
 
 def server_cpu_s(pid: int) -> float:
@@ -300,7 +334,7 @@ def main() -> None:
                 samples = asyncio.run(level("127.0.0.1", port, paths, c, args.duration, 0.0, args.max_requests))
                 row = {"concurrency": c, **summarise(samples, args.duration, kinds)}
                 row["rps"] = round(len(samples) / args.duration, 1)
-            row["server_rss_mb"] = server_rss_mb(proc.pid)
+            row["server_rss_mb"] = mem = server_rss_mb(proc.pid)
             # CPU the server spent per answered request: a cost that other jobs on the cores do not inflate
             # as much as latency (2 cores ÷ this = the request rate two idle cores could sustain).
             cpu = server_cpu_s(proc.pid) - cpu0
@@ -308,7 +342,8 @@ def main() -> None:
             row["server_cpu_s"] = round(cpu, 2)
             row["server_cpu_ms_per_request"] = round(1000 * cpu / max(n, 1), 3)
             results.append(row)
-            print(json.dumps({k: row[k] for k in ("concurrency", "rps", "latency_ms", "errors")}), file=sys.stderr)
+            print(json.dumps({**{k: row[k] for k in ("concurrency", "rps", "latency_ms", "errors")},
+                              "rss_total_mb": mem["total"], "pss_total_mb": mem["pss_total"]}), file=sys.stderr)
     finally:
         proc.kill()
         proc.wait(timeout=30)
