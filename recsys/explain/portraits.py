@@ -42,6 +42,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 
 from recsys.artifacts import POSITION, WEIGHT, Artifacts
 from recsys.data import schema as S
+from recsys.explain.packed import Coded, PackedSets
 from recsys.explain.wording import interest_label, verb
 from recsys.text.lang import HAN_CLASS, dominant_language
 from recsys.text.sentiment import score_events
@@ -96,9 +97,11 @@ class CatalogueTerms:
 
     n_docs: int
     df: dict[str, int]
-    item_terms: list[frozenset[str]] = field(repr=False)
-    item_categories: list[tuple[str, ...]] = field(default_factory=list, repr=False)
-    item_brands: list[str] = field(default_factory=list, repr=False)
+    #: Stored packed (`recsys.explain.packed`): a catalogue's worth of sets and tuples as Python objects
+    #: would cost a server process over a gigabyte at a million products.
+    item_terms: Sequence[frozenset[str]] = field(repr=False)
+    item_categories: Sequence[tuple[str, ...]] = field(default_factory=list, repr=False)
+    item_brands: Sequence[str] = field(default_factory=list, repr=False)
     category_df: dict[tuple[str, ...], int] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -107,14 +110,18 @@ class CatalogueTerms:
         for name, column in (("categories", categories), ("brands", brands)):
             if column is not None and len(column) != len(texts):
                 raise ValueError(f"{len(texts)} texts but {len(column)} {name}: give one per product")
-        item_terms = [frozenset(_label_terms(t)) for t in texts]
-        df: Counter[str] = Counter()
-        for terms in item_terms:
-            df.update(terms)
-        levels = [category_levels(c) for c in categories] if categories is not None else []
-        prefix_df: Counter[tuple[str, ...]] = Counter(lv[:d] for lv in levels for d in range(1, len(lv) + 1))
-        names = [b.strip() if isinstance(b, str) else "" for b in brands] if brands is not None else []
-        return cls(len(texts), dict(df), item_terms, levels, names, dict(prefix_df))
+        item_terms = PackedSets(frozenset(_label_terms(t)) for t in texts)
+        levels: Sequence[tuple[str, ...]] = []
+        prefix_df: Counter[tuple[str, ...]] = Counter()  # products per category path prefix
+        if categories is not None:
+            levels = coded = Coded(category_levels(c) for c in categories)
+            per_path = np.bincount(coded.codes, minlength=len(coded.distinct)).tolist()
+            for lv, n in zip(coded.distinct, per_path, strict=True):
+                for d in range(1, len(lv) + 1):
+                    prefix_df[lv[:d]] += n
+        names: Sequence[str] = (Coded(b.strip() if isinstance(b, str) else "" for b in brands)
+                                if brands is not None else [])
+        return cls(len(texts), item_terms.counts(), item_terms, levels, names, dict(prefix_df))
 
     def idf(self, term: str) -> float:
         """log((1 + n) / (1 + df)): 0 for a term in every product (and for terms the catalogue does not
