@@ -74,7 +74,9 @@ class UserHits:
 
     @classmethod
     def load(cls, folder: Path, n_users: int, n_items: int, *, mmap: bool = False) -> UserHits:
-        positions = np.load(folder / HIT_FILES["positions"], mmap_mode="r" if mmap else None, allow_pickle=False)
+        # A plain ndarray view of the mapping: slicing an np.memmap runs its Python hooks on every request.
+        positions = np.asarray(np.load(folder / HIT_FILES["positions"], mmap_mode="r" if mmap else None,
+                                       allow_pickle=False))
         offsets = np.asarray(np.load(folder / HIT_FILES["offsets"], allow_pickle=False))
         if (positions.dtype != np.int32 or positions.ndim != 1 or offsets.dtype != np.int64
                 or offsets.shape != (n_users + 1,) or offsets[0] != 0 or offsets[-1] != len(positions)
