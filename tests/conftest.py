@@ -80,6 +80,20 @@ def tiny_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     return products, events
 
 
+def build_tiny_version(root: Path, extra_product: str | None = None) -> Path:
+    """Build the tiny data (plus a copy of r1 named `extra_product`) into the index root `root` with a
+    64-d hashing encoder; the new version's folder."""
+    from recsys.build.pipeline import BuildOptions, build_index
+    from recsys.data.dataset import make_dataset
+    from recsys.encoders import make_encoder
+
+    products, events = tiny_frames()
+    if extra_product:
+        products = pd.concat([products, products.iloc[[3]].assign(product_id=extra_product)], ignore_index=True)
+    return build_index(make_dataset(products, events, "t"), root, make_encoder("hashing-64"),
+                       BuildOptions(progress=False)).path
+
+
 @pytest.fixture()
 def tiny_dir(tmp_path: Path) -> Path:
     products, events = tiny_frames()

@@ -8,31 +8,23 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
 from recsys.artifacts import FILES, OPTIONAL_FILES, load_artifacts
-from recsys.build.pipeline import BuildOptions, build_index
-from recsys.data.dataset import make_dataset
-from recsys.encoders import make_encoder
 from recsys.errors import ArtifactError
 from recsys.index import Manifest
 from recsys.index.manifest import file_digest
 from recsys.index.vectors import VectorTable
 from recsys.recommender import Recommender
 
-from ..conftest import tiny_frames
+from ..conftest import build_tiny_version
 
 MATRIX = OPTIONAL_FILES["item_matrix"]
 
 
 def _build(root: Path, extra_product: str | None = None) -> Path:
-    products, events = tiny_frames()
-    if extra_product:
-        products = pd.concat([products, products.iloc[[3]].assign(product_id=extra_product)], ignore_index=True)
-    return build_index(make_dataset(products, events, "t"), root, make_encoder("hashing-64"),
-                       BuildOptions(progress=False)).path
+    return build_tiny_version(root, extra_product)
 
 
 def _reseal(version: Path, names: list[str]) -> None:

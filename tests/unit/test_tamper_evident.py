@@ -20,24 +20,17 @@ from fastapi.testclient import TestClient
 
 import recsys.index.manifest as manifest_mod
 from recsys.artifacts import load_artifacts
-from recsys.build.pipeline import BuildOptions, build_index
-from recsys.data.dataset import make_dataset
-from recsys.encoders import make_encoder
 from recsys.errors import ArtifactError
 from recsys.index import Manifest
 from recsys.index.manifest import MANIFEST_FILE, file_sha256
 from recsys.index.store import STALE_AFTER_S, remove_stale_staging, rollback, staging
 from recsys.service import Settings, create_app
 
-from ..conftest import REPO, tiny_frames
+from ..conftest import REPO, build_tiny_version
 
 
 def _build(root: Path, extra_product: str | None = None) -> Path:
-    products, events = tiny_frames()
-    if extra_product:
-        products = pd.concat([products, products.iloc[[3]].assign(product_id=extra_product)], ignore_index=True)
-    return build_index(make_dataset(products, events, "t"), root, make_encoder("hashing-64"),
-                       BuildOptions(progress=False)).path
+    return build_tiny_version(root, extra_product)
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
