@@ -25,6 +25,7 @@ from recsys.features.ids import IdMap
 from recsys.features.items import FEATURE_FILES, ItemFeatures
 from recsys.index import Manifest, VectorIndex, load_index, resolve_version
 from recsys.index.hits import HIT_FILES, UserHits
+from recsys.index.loader import shared_item_vectors
 from recsys.index.vectors import VectorTable
 
 if TYPE_CHECKING:
@@ -199,7 +200,8 @@ def load_artifacts(
         history = history.sort_values(S.USER_ID, kind="stable").reset_index(drop=True)
     feature_files = "{" + ",".join(sorted(FEATURE_FILES.values())) + "}"
     with _reading(root, feature_files):
-        features = ItemFeatures.load(root, products, item_table.vectors, seed=manifest.tiebreak_seed)
+        vectors = shared_item_vectors(index, item_table.vectors) if mmap else item_table.vectors
+        features = ItemFeatures.load(root, products, vectors, seed=manifest.tiebreak_seed)
     ltr = None
     if OPTIONAL_FILES["ltr_model"] in manifest.files:
         import lightgbm  # lazy: lightgbm loads only for versions with a model

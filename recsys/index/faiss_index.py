@@ -173,6 +173,17 @@ class FaissIndex(VectorIndex):
     def save(self, path: Path) -> None:
         faiss.write_index(self._index, str(path))
 
+    def stored_vectors(self) -> np.ndarray | None:
+        """The float32 vectors an uncompressed index stores (Flat, HNSW…,Flat; row i = position i) as a
+        read-only view of the index's own memory, which is its mapped file when loaded with `mmap`: the
+        one copy of the vectors a server then needs. None for compressed or partitioned indexes. The view
+        keeps this index alive."""
+        inner = self._index
+        storage = faiss.downcast_index(inner.storage) if isinstance(inner, faiss.IndexHNSW) else inner
+        if not isinstance(storage, faiss.IndexFlat) or storage.ntotal == 0:
+            return None
+        return np.asarray(_Borrowed(self, int(storage.get_xb()), (int(storage.ntotal), int(storage.d))))
+
     @classmethod
     def load(cls, path: Path, spec: IndexSpec, *, mmap: bool = False) -> FaissIndex:
         """With `mmap`, map the index read-only where its type allows it; an index type faiss cannot map is
@@ -187,3 +198,12 @@ class FaissIndex(VectorIndex):
         except RuntimeError as exc:
             raise ArtifactError(f"cannot read FAISS index {path}: {exc}; rebuild it with `recsys build`") from exc
         return cls(index, spec)
+
+
+class _Borrowed:
+    """A float32 matrix in memory that `owner` holds, seen by numpy read-only (`np.asarray` of it is a
+    view whose base is this object, so the owner lives as long as any view of it)."""
+
+    def __init__(self, owner: object, address: int, shape: tuple[int, int]) -> None:
+        self.owner = owner
+        self.__array_interface__ = {"shape": shape, "typestr": "<f4", "data": (address, True), "version": 3}

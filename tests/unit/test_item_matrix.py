@@ -4,6 +4,7 @@ parquet still load and still seed an incremental build."""
 
 from __future__ import annotations
 
+import gc
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,9 @@ import pytest
 from recsys.artifacts import FILES, OPTIONAL_FILES, load_artifacts
 from recsys.errors import ArtifactError
 from recsys.index import Manifest
+from recsys.index.choose import IndexSpec
+from recsys.index.faiss_index import FaissIndex
+from recsys.index.loader import shared_item_vectors
 from recsys.index.manifest import file_digest
 from recsys.index.vectors import VectorTable
 from recsys.recommender import Recommender
@@ -55,10 +59,14 @@ def test_the_build_writes_the_matrix_and_keeps_only_keys_and_hashes_in_the_parqu
 def test_serving_maps_the_matrix_read_only_without_copying_it(tiny_index: Path):
     art = load_artifacts(tiny_index, mmap=True)
     vectors = art.item_vectors
-    # A view of the mapping: neither VectorTable.load nor ItemFeatures.assemble copied it.
-    assert isinstance(vectors.base, np.memmap) and not vectors.flags.writeable and not vectors.flags.owndata
+    # The tiny index is Flat: the vectors are its own mapped codes (one copy), not a second mapping.
+    assert art.manifest.index.factory == "Flat" and art.manifest.index.groups_file is None
+    assert vectors.base.owner is art.index and not vectors.flags.writeable and not vectors.flags.owndata
     with pytest.raises(ValueError, match="read-only"):
         vectors[0, 0] = 0.0
+    matrix = VectorTable.load(tiny_index / "current" / FILES["item_vectors"], mmap=True).vectors
+    # A view of the .npy mapping otherwise: neither VectorTable.load nor ItemFeatures.assemble copied it.
+    assert isinstance(matrix.base, np.memmap) and not matrix.flags.writeable and not matrix.flags.owndata
     copy = load_artifacts(tiny_index).item_vectors
     assert copy.flags.writeable and not isinstance(copy.base, np.memmap)
     np.testing.assert_array_equal(vectors, copy)
@@ -117,3 +125,21 @@ def test_a_matrix_outside_the_tables_folder_is_refused(tmp_path: Path):
     shutil.move(tmp_path / "t.npy", tmp_path / "sub" / "t.npy")
     with pytest.raises(ArtifactError, match=r"t\.npy"):
         VectorTable.load(tmp_path / "t.parquet")
+
+
+def test_an_uncompressed_index_lends_its_vectors_only_when_they_are_the_catalogues():
+    x = np.linalg.qr(np.random.default_rng(0).normal(size=(64, 64)))[0][:40, :16].astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    for factory in ("Flat", "HNSW8,Flat"):
+        index = FaissIndex.build(x, IndexSpec(factory, {}))
+        lent = shared_item_vectors(index, x.copy())
+        assert lent.base.owner is index and not lent.flags.writeable
+        np.testing.assert_array_equal(lent, x)
+        del index
+        gc.collect()
+        np.testing.assert_array_equal(lent, x)  # the view keeps the index (its memory) alive
+        other = x.copy()
+        other[-1] = -other[-1]  # a catalogue whose last vector differs from what the index holds
+        assert shared_item_vectors(FaissIndex.build(x, IndexSpec(factory, {})), other) is other
+    compressed = FaissIndex.build(x, IndexSpec("SQ8", {}))
+    assert compressed.stored_vectors() is None and shared_item_vectors(compressed, x) is x
