@@ -36,14 +36,16 @@ V = TypeVar("V")
 
 
 class SeqCache(Generic[K, V]):
-    """LRU of key → (seq, value, stored at), at most `max_entries` entries (0 turns it off)."""
+    """LRU of key → (seq, value, stored at) holding at most `max_entries` units (0 turns it off): one per
+    entry here, what `_weigh` says in subclasses whose values differ much in size."""
 
     def __init__(self, max_entries: int = 10_000, ttl_s: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.max_entries = max_entries
         self.ttl_s = ttl_s
         self._clock = clock
-        self._entries: OrderedDict[K, tuple[int, V, float]] = OrderedDict()
+        self._entries: OrderedDict[K, tuple[int, V, float, int]] = OrderedDict()
+        self._used = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -68,11 +70,23 @@ class SeqCache(Generic[K, V]):
     def put(self, key: K, seq: int, value: V) -> None:
         if not self.enabled:
             return
+        weight = self._weigh(value)
+        if weight > self.max_entries:
+            return
         with self._lock:
-            self._entries[key] = (seq, value, self._clock())
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            old = self._entries.pop(key, None)
+            self._used += weight - (old[3] if old is not None else 0)
+            self._entries[key] = (seq, value, self._clock(), weight)
+            while self._used > self.max_entries:
+                self._used -= self._entries.popitem(last=False)[1][3]
+
+    def _weigh(self, value: V) -> int:
+        return 1
+
+    @property
+    def used(self) -> int:
+        """Units held now (entries, or what `_weigh` counts)."""
+        return self._used
 
     def emptied(self) -> SeqCache[K, V]:
         """A new, empty cache with the same limits (for the next index version)."""
@@ -87,9 +101,12 @@ StateCache = SeqCache[tuple[str, str], UserState]
 
 
 class AnswerCache(SeqCache[tuple[str, Hashable], tuple[Any, int]]):
-    """(blend config id, the request) → (what was answered, the counters' watermark it was ranked at)."""
+    """(blend config id, the request) → (what was answered, the counters' watermark it was ranked at).
 
-    def __init__(self, max_entries: int = 20_000, ttl_s: float = 30.0, lag_s: float = 0.0,
+    Sized in result rows (an answer weighs 1 + its number of results), not answers: callers choose k, so
+    a count of answers would let large-k requests grow the cache a hundredfold."""
+
+    def __init__(self, max_entries: int = 100_000, ttl_s: float = 30.0, lag_s: float = 0.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(max_entries, ttl_s, clock)
         self.lag_s = lag_s
@@ -110,6 +127,10 @@ class AnswerCache(SeqCache[tuple[str, Hashable], tuple[Any, int]]):
                     return value
             self.misses += 1
             return None
+
+    def _weigh(self, value: tuple[Any, int]) -> int:
+        answer = value[0]
+        return 1 + len(getattr(getattr(answer, "answer", answer), "results", ()))
 
     def emptied(self) -> AnswerCache:
         return AnswerCache(self.max_entries, self.ttl_s, self.lag_s, self._clock)

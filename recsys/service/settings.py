@@ -87,8 +87,9 @@ class Settings(BaseSettings):
     #: Seconds a reused answer may ignore other users' newer events (their effect on the popularity and
     #: trending counters); 0 (default) reuses an answer only while the counters are unchanged.
     answer_cache_lag: float = Field(0.0, ge=0.0, le=3600.0)
-    #: Most answers kept per tenant and worker (least recently used leave first).
-    answer_cache_size: int = Field(20_000, ge=0, le=10_000_000)
+    #: Most result rows of cached answers kept per tenant and worker (an answer counts 1 + its results;
+    #: least recently used leave first): about 1 KB each, so the default bounds the cache near 100 MB.
+    answer_cache_size: int = Field(100_000, ge=0, le=10_000_000)
 
     @field_validator("max_future_skew", mode="before")
     @classmethod

@@ -76,14 +76,14 @@ def test_ttl_zero_turns_the_cache_off_and_a_reload_starts_an_empty_one(tiny_inde
     with _client(tiny_index, tmp_path, answer_cache_ttl=0.0) as off:
         _top(off), _top(off)
         assert (_cache(off).hits, _cache(off).misses, len(_cache(off))) == (0, 0, 0)
-    with _client(tiny_index, tmp_path, answer_cache_size=7) as c:
+    with _client(tiny_index, tmp_path, answer_cache_size=70) as c:
         _top(c)
         assert len(_cache(c)) == 1
         assert c.post("/v1/admin/reload").status_code == 200
         assert len(_cache(c)) == 1  # the same version: reload kept serving it, cache and all
         served = c.app.state.tenants["default"].served
         fresh = served.answers.emptied()
-        assert (fresh.max_entries, fresh.ttl_s, len(fresh)) == (7, 30.0, 0)
+        assert (fresh.max_entries, fresh.ttl_s, len(fresh)) == (70, 30.0, 0)
 
 
 @pytest.mark.parametrize("path", ["/v1/users/nobody/recommendations?k=3"])

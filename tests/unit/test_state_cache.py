@@ -66,3 +66,19 @@ def test_an_answer_is_reused_only_at_the_same_counters_unless_within_the_lag():
     now[0] = 31.0
     assert lagging.answer(("c", "q"), 5, 100) is None  # past the TTL, even at the same counters
     assert lagging.emptied().lag_s == 2
+
+
+def test_answers_are_sized_in_result_rows_so_large_k_cannot_grow_the_cache():
+    class Answer:
+        def __init__(self, n: int) -> None:
+            self.results = list(range(n))
+
+    cache = AnswerCache(max_entries=25)
+    cache.put(("c", "small"), 1, (Answer(10), 0))
+    cache.put(("c", "big"), 1, (Answer(100), 0))  # heavier than the whole cache: not kept
+    assert cache.used == 11 and len(cache) == 1
+    cache.put(("c", "second"), 1, (Answer(10), 0))
+    cache.put(("c", "third"), 1, (Answer(10), 0))  # 33 rows > 25: the least recent leaves
+    assert cache.used == 22 and cache.answer(("c", "small"), 1, 0) is None
+    cache.put(("c", "second"), 1, (Answer(2), 0))  # replacing an entry replaces its weight
+    assert cache.used == 14 and len(cache) == 2
