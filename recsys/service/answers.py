@@ -135,15 +135,23 @@ def ads_for(served: Served, answer: RecommendationList, n_ads: int | None, defau
 
 def user_portrait(served: Served, tenant: str, store: EventStore, user_id: str, resolved: Resolved,
                   *, max_user_events: int = 1000, top: int = 10) -> ProfileOut:
-    state = _state(served, tenant, store, user_id, resolved, max_user_events,
-                   store.user_last_seq(tenant, user_id))
+    """The user's portrait, reused from `served.portraits` until their next stored event or the TTL (it
+    reads only their own events and the catalogue, never the live counters)."""
+    seq = store.user_last_seq(tenant, user_id)
+    key = (resolved.config.id, user_id, top)
+    cached = served.portraits.get(key, seq)
+    if cached is not None:
+        return cached
+    state = _state(served, tenant, store, user_id, resolved, max_user_events, seq)
     if state is None:
         if not served.art.knows_user(user_id):
             raise UnknownUserError(f"user {user_id!r} has no history in index {served.version} and no ingested "
                                    "events")
         state = UserState(served.art.user_history(user_id), served.art.user_vector(user_id), 0)
     body = portrait(user_id, state.history, state.vector, served.art, top=top, terms=served.terms)
-    return ProfileOut.model_validate({**body, "index_version": served.version, "live_events": state.live_events})
+    out = ProfileOut.model_validate({**body, "index_version": served.version, "live_events": state.live_events})
+    served.portraits.put(key, seq, out)
+    return out
 
 
 #: Left out of every answer unless the request asked for explanations.

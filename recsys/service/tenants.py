@@ -22,6 +22,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -36,7 +37,7 @@ from recsys.features.live import LiveSignals
 from recsys.index import resolve_version
 from recsys.index.manifest import MANIFEST_FILE
 from recsys.index.store import CURRENT
-from recsys.online.cache import AnswerCache, StateCache
+from recsys.online.cache import AnswerCache, SeqCache, StateCache
 from recsys.online.profiles import TextVectors
 from recsys.recommender import Recommender
 from recsys.service.ads import AdsSource
@@ -48,6 +49,8 @@ __all__ = ["Served", "Tenant", "ReloadRefusedError", "discover_tenants", "load_s
 
 DEFAULT_TENANT = "default"
 _MAX_CONFIGS = 64
+#: Portraits kept per version and process (a few KB each).
+PORTRAITS = 10_000
 
 
 class ReloadRefusedError(ArtifactError):
@@ -70,6 +73,8 @@ class Served:
     states: StateCache = field(default_factory=StateCache)
     #: Users' organic answers per exact request, reused until their next event or the TTL (same module).
     answers: AnswerCache = field(default_factory=lambda: AnswerCache(0))
+    #: Users' portraits (`GET /v1/users/{id}/profile`), kept while the answer cache is on, with its TTL.
+    portraits: SeqCache[tuple[str, str, int], Any] = field(default_factory=lambda: SeqCache(0))
     _terms: CatalogueTerms | None = None
     _recs: OrderedDict[str, Recommender] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -141,7 +146,9 @@ def load_served(root: Path, tenant: str, store: EventStore, *, expect: Served | 
         answers = expect.answers.emptied()
     else:
         answers = AnswerCache(0) if answer_cache is None else answer_cache
-    served = Served(art, encoder, live, TextVectors(art, encoder), feed, matcher, answers=answers)
+    portraits: SeqCache[tuple[str, str, int], Any] = SeqCache(PORTRAITS if answers.enabled else 0, answers.ttl_s)
+    served = Served(art, encoder, live, TextVectors(art, encoder), feed, matcher, answers=answers,
+                    portraits=portraits)
     served.recommender(art.config)  # warm the default ranker before the first request
     return served
 

@@ -101,3 +101,16 @@ def test_similar_items_are_cached_per_product_and_shape(tiny_index: Path, tmp_pa
         c.get("/v1/items/r1/similar?k=3")
         assert (_cache(c).hits, len(_cache(c))) == (1, 3)
         assert c.get("/v1/items/nothing/similar?k=2").status_code == 404 and len(_cache(c)) == 3
+
+
+def test_a_portrait_is_reused_until_the_users_next_event(tiny_index: Path, tmp_path: Path):
+    with _client(tiny_index, tmp_path) as c:
+        portraits = c.app.state.tenants["default"].served.portraits
+        first = c.get("/v1/users/u_coffee/profile")
+        assert first.status_code == 200 and c.get("/v1/users/u_coffee/profile").content == first.content
+        assert portraits.hits == 1
+        c.post("/v1/events", json=_purchases("r3", [f"fan{i}" for i in range(3)]))  # others' events: still valid
+        assert c.get("/v1/users/u_coffee/profile").content == first.content and portraits.hits == 2
+        c.post("/v1/events", json=_purchases("r3", ["u_coffee"]))
+        after = c.get("/v1/users/u_coffee/profile").json()
+        assert after["live_events"] == 1 and first.json()["live_events"] == 0 and portraits.hits == 2
