@@ -9,6 +9,7 @@ import logging
 from typing import Annotated
 
 import anyio
+import pandas as pd
 from fastapi import Depends, Header, Request
 
 from recsys.config.catalog import BlendCatalog
@@ -17,9 +18,10 @@ from recsys.service.errors import AuthenticationError, NotReadyError, Permission
 from recsys.service.keys import KeyRing, Principal
 from recsys.service.settings import Settings
 from recsys.service.tenants import Tenant
-from recsys.store import EventStore
+from recsys.store import AppendResult, EventStore
 
-__all__ = ["CallerDep", "AdminDep", "TenantDep", "StoreDep", "CatalogDep", "SettingsDep", "check_k", "sync_events"]
+__all__ = ["CallerDep", "AdminDep", "TenantDep", "StoreDep", "CatalogDep", "SettingsDep", "check_k", "sync_events",
+           "count_stored"]
 
 log = logging.getLogger("recsys.service")
 
@@ -73,6 +75,14 @@ def sync_events(tenant: Tenant, store: EventStore, *, through: int | None = None
     except Exception:  # the store's own errors differ by backend; the traceback goes to the log
         log.exception("tenant %s: syncing events from the store failed; answering from the counters as they are",
                       tenant.name)
+
+
+def count_stored(tenant: Tenant, store: EventStore, stored: pd.DataFrame, result: AppendResult) -> None:
+    """Count a batch this process stored (`EventFeed.count_stored`); failing like `sync_events`, quietly."""
+    try:
+        tenant.served.feed.count_stored(store, stored, result)
+    except Exception:  # as in sync_events: the store's errors differ by backend; the traceback goes to the log
+        log.exception("tenant %s: counting stored events failed; the next sync catches up", tenant.name)
 
 
 TenantDep = Annotated[Tenant, Depends(tenant)]

@@ -5,9 +5,10 @@ read-only index folder, and nothing they answer from lives only in one process's
 
 - `EventFeed` tails the store. Each served version keeps the seq of the last stored event it applied (its
   watermark); `sync` reads the events stored after it (`EventStore.events_after`, bounded batches, until
-  caught up) and applies them to that version's live popularity/trending counters and ad ledger. Events this
-  process received take the same path (the events endpoint appends, then syncs), so every process counts
-  every event once, whichever process stored it, and a retried sync re-reads nothing below its watermark.
+  caught up) and applies them to that version's live popularity/trending counters and ad ledger, so every
+  process counts every event once, whichever process stored it, and a retried sync re-reads nothing below
+  its watermark. Events this process stored are counted from memory (`count_stored`) when nothing else was
+  stored for the tenant between the watermark and them, and through the same sync otherwise.
 - `recsys.service.follow.IndexFollower` polls each tenant's `current` pointer and switches the tenant when
   it moved, so `recsys build` + `POST /v1/admin/reload` on one node reach every process.
 
@@ -24,9 +25,11 @@ from __future__ import annotations
 import threading
 import time
 
+import pandas as pd
+
 from recsys.ads.ledger import AdLedger
 from recsys.features.live import LiveSignals
-from recsys.store import EventStore
+from recsys.store import AppendResult, EventStore
 from recsys.store.base import SEQ
 
 __all__ = ["EventFeed", "SYNC_BATCH"]
@@ -80,6 +83,26 @@ class EventFeed:
             return applied
         finally:
             self._lock.release()
+
+    def count_stored(self, store: EventStore, stored: pd.DataFrame, result: AppendResult) -> int:
+        """Count the rows this process just stored (`stored`: the rows `result.stored` marks, with the columns
+        the counters and the ledger read) and return how many were applied.
+
+        When the watermark is the tenant's last seq before the batch (`result.previous_seq`), the batch is
+        exactly the events after the watermark, so they are applied from memory and the watermark moves to
+        `result.last_seq` without reading them back. Otherwise another writer's events came in between (or a
+        concurrent sync already read past this batch) and the normal sync through `result.last_seq` applies
+        them all in seq order, or nothing when they were already applied."""
+        if result.last_seq is None:
+            return 0
+        with self._lock:
+            if result.previous_seq is not None and self.watermark == result.previous_seq:
+                self.live.apply(stored)
+                if self.ledger is not None:
+                    self.ledger.apply(stored)
+                self.watermark = result.last_seq
+                return len(stored)
+        return self.sync(store, wait=True, through=result.last_seq)
 
     def adopt_ledger(self, ledger: AdLedger, through: int, store: EventStore) -> None:
         """Feed `ledger` from now on. It was replayed from the ad events up to seq `through` (at most this

@@ -15,7 +15,8 @@ Exactly-once ingestion, for clients that retry:
   `IdempotencyConflictError`. Keys are kept as long as the events.
 
 Tailing, for processes that share one store: `events_after(tenant, seq, limit)` reads what was stored after a
-watermark, so each service process applies every event to its counters once, whichever process stored it. A
+watermark, so each service process applies every event to its counters once, whichever process stored it
+(`AppendResult.previous_seq` lets the process that stored a batch count it without reading it back). A
 watermark may only move past `seq` s if no event of the tenant with a lower seq can still appear, so a
 backend must make a tenant's seqs visible in increasing order: SQLite has one writer; PostgreSQL serialises
 a tenant's appends with a transaction-scoped advisory lock.
@@ -72,6 +73,13 @@ class AppendResult:
     stored: tuple[bool, ...] = ()
     #: The result recorded for an earlier call with the same idempotency key; this call stored nothing.
     replayed: bool = False
+    #: The seq of each stored row, in input order (empty for a replayed answer).
+    seqs: tuple[int, ...] = ()
+    #: The tenant's highest seq before this call's rows (0: none), read inside the append's transaction once
+    #: the tenant's earlier appends had committed; None for a replayed answer. A feed whose watermark equals it
+    #: has seen every event before this batch, so it may count the stored rows from memory (see
+    #: `recsys.service.feed.EventFeed.count_stored`) instead of reading them back.
+    previous_seq: int | None = None
 
 
 @runtime_checkable

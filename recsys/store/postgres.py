@@ -87,6 +87,7 @@ _SELECT = ("SELECT user_id, product_id, event_type, ts_us, rating, text, seq, re
            "FROM recsys_events")
 _TAIL = ("SELECT user_id, product_id, event_type, ts_us, rating, text, seq, received_us, event_id, campaign_id "
          "FROM recsys_events WHERE tenant = %s AND seq > %s ORDER BY seq LIMIT %s")
+_LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM recsys_events WHERE tenant = %s"
 #: Larger than any seq (a BIGINT identity).
 _MAX_SEQ = 2**63 - 1
 
@@ -178,6 +179,10 @@ class PostgresEventStore:
                 # this call replays its answer or, for another batch, raises the conflict.
                 if cur.fetchone() is None and (seen := self._recorded(cur, tenant, idempotency)) is not None:
                     return replayed(seen, len(batch))
+            # Read under the tenant's lock, in a statement of its own: its snapshot includes every earlier
+            # append of the tenant (they committed before the lock was granted).
+            cur.execute(_LAST_SEQ, (tenant,))
+            previous = int(cur.fetchone()[0])  # type: ignore[index]
             seqs: list[int] = []
             stored: list[bool] = []
             if batch:
@@ -190,7 +195,7 @@ class PostgresEventStore:
                     if not cur.nextset():
                         break
             result = AppendResult(len(seqs), min(seqs, default=None), max(seqs, default=None), now,
-                                  len(batch) - len(seqs), tuple(stored))
+                                  len(batch) - len(seqs), tuple(stored), seqs=tuple(seqs), previous_seq=previous)
             if idempotency is not None:
                 cur.execute("UPDATE recsys_idempotency SET result = %s WHERE tenant = %s AND key = %s",
                             (result_json(result), tenant, idempotency.key))
@@ -238,7 +243,7 @@ class PostgresEventStore:
         return tail_frame(self._fetch(_TAIL, (tenant, int(after_seq), int(limit))))
 
     def last_seq(self, tenant: str) -> int:
-        return int(self._fetch("SELECT COALESCE(MAX(seq), 0) FROM recsys_events WHERE tenant = %s", (tenant,))[0][0])
+        return int(self._fetch(_LAST_SEQ, (tenant,))[0][0])
 
     def ad_events(self, tenant: str, *, through_seq: int | None = None) -> pd.DataFrame:
         """Every stored impression/click that names a campaign: campaign_id, user_id, event_type, timestamp."""

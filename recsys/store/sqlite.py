@@ -122,6 +122,7 @@ class SQLiteEventStore:
                 if idempotency is not None and (seen := self._recorded(cur, tenant, idempotency)) is not None:
                     cur.execute("ROLLBACK")
                     return replayed(seen, len(batch))
+                previous = self._last_seq(cur, tenant)
                 seqs: list[int] = []
                 stored: list[bool] = []
                 for row in batch:
@@ -130,7 +131,8 @@ class SQLiteEventStore:
                     if stored[-1]:
                         seqs.append(int(cur.lastrowid or 0))
                 result = AppendResult(len(seqs), min(seqs, default=None), max(seqs, default=None), now,
-                                      len(batch) - len(seqs), tuple(stored))
+                                      len(batch) - len(seqs), tuple(stored), seqs=tuple(seqs),
+                                      previous_seq=previous)
                 if idempotency is not None:
                     cur.execute("INSERT INTO idempotency (tenant, key, fingerprint, result, created_us) "
                                 "VALUES (?, ?, ?, ?, ?)", (tenant, idempotency.key, idempotency.fingerprint,
@@ -182,8 +184,11 @@ class SQLiteEventStore:
         return tail_frame(self._reader().execute(_TAIL, (tenant, int(after_seq), int(limit))).fetchall())
 
     def last_seq(self, tenant: str) -> int:
-        row = self._reader().execute("SELECT seq FROM events WHERE tenant = ? ORDER BY seq DESC LIMIT 1",
-                                     (tenant,)).fetchone()
+        return self._last_seq(self._reader().cursor(), tenant)
+
+    @staticmethod
+    def _last_seq(cur: sqlite3.Cursor, tenant: str) -> int:
+        row = cur.execute("SELECT seq FROM events WHERE tenant = ? ORDER BY seq DESC LIMIT 1", (tenant,)).fetchone()
         return 0 if row is None else int(row[0])
 
     def ad_events(self, tenant: str, *, through_seq: int | None = None) -> pd.DataFrame:

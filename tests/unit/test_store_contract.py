@@ -127,6 +127,21 @@ def test_seq_increases_in_store_order_and_user_events_keeps_the_most_recent_olde
     assert recent[S.TIMESTAMP].tolist() == everything[S.TIMESTAMP].tolist()[-2:]
 
 
+def test_an_append_reports_its_seqs_and_the_tenants_last_seq_before_it(store: EventStore):
+    """What lets a process count its own batch without reading it back (`EventFeed.count_stored`)."""
+    first = store.append("t", _events(3, ids=["a", None, None]))
+    assert first.previous_seq == 0 and first.seqs == tuple(store.user_events("t", "u1")["seq"])
+    store.append("other", _events(2))  # another tenant's seqs do not count
+    again = store.append("t", _events(3, ids=["a", "b", None]))  # "a" is a duplicate: stored (False, True, True)
+    assert again.previous_seq == first.last_seq == store.events_after("t", 0, 10)["seq"].iloc[2]
+    assert again.seqs == tuple(store.events_after("t", first.last_seq or 0, 10)["seq"])
+    assert len(again.seqs) == again.count == 2 and (again.seqs[0], again.seqs[-1]) == (again.first_seq, again.last_seq)
+    keyed = store.append("t", _events(1), idempotency=IdempotencyKey("k", "f"))
+    assert keyed.previous_seq == again.last_seq
+    replay = store.append("t", _events(1), idempotency=IdempotencyKey("k", "f"))
+    assert replay.replayed and replay.previous_seq is None and replay.seqs == ()
+
+
 def test_tenants_never_see_each_others_events(store: EventStore):
     store.append("a", _events(user="shared-user", ids=["x", None, None]))
     assert store.count("a") == 3 and store.count("b") == 0

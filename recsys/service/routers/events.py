@@ -1,7 +1,8 @@
-"""Event ingestion: validated as a whole, stored in one durable transaction, then read back into the live
-counters by the same store sync that brings in other workers' and nodes' events (`recsys.service.feed`),
-so each event is counted once whichever process stored it, and a process's own events are counted before
-it answers. The answer comes only after the commit, so an acknowledged event survives a crash; a batch
+"""Event ingestion: validated as a whole, stored in one durable transaction, then counted in the live
+counters by the feed that also brings in other workers' and nodes' events (`recsys.service.feed`): from
+memory when no other writer stored an event of the tenant in between, else by reading them back; so each
+event is counted once whichever process stored it, and a process's own events are counted before it
+answers. The answer comes only after the commit, so an acknowledged event survives a crash; a batch
 with any bad row is refused entirely (422) and nothing is stored.
 
 Event times are checked against the receive time of the request: an event dated more than
@@ -28,7 +29,7 @@ from recsys.data.dataset import normalize_events
 from recsys.data.validation import EARLIEST_EVENT, event_time_problems, validate_events
 from recsys.errors import DataValidationError, Problem
 from recsys.service.ads import ad_event_problems
-from recsys.service.deps import SettingsDep, StoreDep, TenantDep, sync_events
+from recsys.service.deps import SettingsDep, StoreDep, TenantDep, count_stored
 from recsys.service.schemas import ErrorOut, EventBatch, EventsAck, error_responses
 from recsys.store import CAMPAIGN_ID, EVENT_ID, AppendResult, IdempotencyKey
 
@@ -97,8 +98,7 @@ def ingest(batch: EventBatch, request: Request, response: Response, tenant: Tena
     if ack.replayed:  # the same key committed meanwhile (a concurrent retry)
         return _replay(ack, response)
     new = events[np.asarray(ack.stored, dtype=bool)]
-    if ack.last_seq is not None:
-        sync_events(tenant, store, through=ack.last_seq)
+    count_stored(tenant, store, new, ack)
     counter = request.app.state.metrics.events
     for etype, n in new[S.EVENT_TYPE].value_counts().items():
         counter.labels(tenant.name, str(etype)).inc(int(n))
