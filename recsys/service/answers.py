@@ -25,8 +25,8 @@ from recsys.service.schemas import AdExclusion, ProfileOut, RecommendationsOut
 from recsys.service.tenants import Served
 from recsys.store import EventStore
 
-__all__ = ["UserQuery", "UserAnswer", "ItemQuery", "recommend_for_user", "similar_to_item", "ads_for", "user_portrait",
-           "render", "answer_log"]
+__all__ = ["UserQuery", "UserAnswer", "ItemQuery", "answer_key", "recommend_for_user", "similar_to_item", "ads_for",
+           "ads_wanted", "user_portrait", "portrait_key", "render", "answer_record", "answer_log"]
 
 answer_log = logging.getLogger("recsys.service.answers")
 T = TypeVar("T")
@@ -76,8 +76,16 @@ def recommend_for_user(served: Served, tenant: str, store: EventStore, q: UserQu
     by the caller on every request, so budgets and frequency caps are never served from the cache.
     Requests with texts are not cached (their texts would be part of the key)."""
     seq = store.user_last_seq(tenant, q.user_id)  # one index probe; most users have no new events
-    key = None if q.texts else (resolved.config.id, q)
+    key = answer_key(resolved, q)
     return _reused(served, key, seq, lambda: _ranked(served, tenant, store, q, resolved, max_user_events, seq))
+
+
+def answer_key(resolved: Resolved, q: UserQuery | ItemQuery) -> tuple[str, Hashable] | None:
+    """Where `served.answers` keeps the answer to `q` under `resolved` (None: never cached, as requests with
+    texts are not: their texts would be part of the key)."""
+    if isinstance(q, UserQuery) and q.texts:
+        return None
+    return (resolved.config.id, q)
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ class ItemQuery:
 def similar_to_item(served: Served, q: ItemQuery, resolved: Resolved) -> RecommendationList:
     """Items similar to one product, reused from `served.answers` like a user's answer (no user: seq 0)."""
     rec = served.recommender(resolved.config)
-    return _reused(served, (resolved.config.id, q), 0,
+    return _reused(served, answer_key(resolved, q), 0,
                    lambda: rec.similar_items(q.product_id, q.k, filters=q.filters))
 
 
@@ -121,11 +129,16 @@ def _ranked(served: Served, tenant: str, store: EventStore, q: UserQuery, resolv
     return UserAnswer(answer, state.vector, state.history[POSITION].to_numpy(np.int64))
 
 
+def ads_wanted(served: Served, n_ads: int | None, default: int) -> int:
+    """How many ads a request gets matched (0 when the tenant has no campaigns)."""
+    return 0 if served.ads is None else (default if n_ads is None else n_ads)
+
+
 def ads_for(served: Served, answer: RecommendationList, n_ads: int | None, default: int, *,
             user: UserAnswer | None = None, texts: Sequence[str] = (), item_id: str | None = None) -> AdAnswer:
     """The ads beside `answer` and why the other campaigns were excluded; none when the tenant has no
     campaigns or ads are off."""
-    n = default if n_ads is None else n_ads
+    n = ads_wanted(served, n_ads, default)
     if served.ads is None or n <= 0:
         return AdAnswer([])
     rec = served.recommender(served.art.config)
@@ -133,12 +146,17 @@ def ads_for(served: Served, answer: RecommendationList, n_ads: int | None, defau
                       history_pos=None if user is None else user.history_pos, texts=texts, item_id=item_id)
 
 
+def portrait_key(resolved: Resolved, user_id: str, top: int) -> tuple[str, str, int]:
+    """Where `served.portraits` keeps a user's portrait."""
+    return (resolved.config.id, user_id, top)
+
+
 def user_portrait(served: Served, tenant: str, store: EventStore, user_id: str, resolved: Resolved,
                   *, max_user_events: int = 1000, top: int = 10) -> ProfileOut:
     """The user's portrait, reused from `served.portraits` until their next stored event or the TTL (it
     reads only their own events and the catalogue, never the live counters)."""
     seq = store.user_last_seq(tenant, user_id)
-    key = (resolved.config.id, user_id, top)
+    key = portrait_key(resolved, user_id, top)
     cached = served.portraits.get(key, seq)
     if cached is not None:
         return cached
@@ -158,6 +176,15 @@ def user_portrait(served: Served, tenant: str, store: EventStore, user_id: str, 
 _UNEXPLAINED: dict[str, Any] = {"results": {"__all__": {"sources", "because"}}, "ads_excluded": True}
 
 
+def answer_record(answer: RecommendationList, resolved: Resolved, tenant: str, ads: AdAnswer | None = None
+                  ) -> dict[str, Any]:
+    """The answer log's line for one answer (tenant, user, config, arm, version, what was shown)."""
+    return {"tenant": tenant, "user_id": answer.user_id, "config_id": answer.config_id,
+            "experiment": resolved.experiment, "arm": resolved.arm, "index_version": answer.index_version,
+            "strategy": answer.strategy, "fallback": answer.fallback, "n": len(answer.results),
+            "ads": [a.campaign_id for a in (ads.ads if ads is not None else [])]}
+
+
 def render(answer: RecommendationList, resolved: Resolved, tenant: str, *, explain: bool,
            log: bool, ads: AdAnswer | None = None) -> Response:
     """The answer as the declared `RecommendationsOut`, serialised by pydantic.
@@ -172,9 +199,5 @@ def render(answer: RecommendationList, resolved: Resolved, tenant: str, *, expla
                              fallback=answer.fallback, user_id=answer.user_id, experiment=resolved.experiment,
                              arm=resolved.arm)
     if log and answer_log.isEnabledFor(logging.INFO):
-        answer_log.info(json.dumps({
-            "tenant": tenant, "user_id": answer.user_id, "config_id": answer.config_id,
-            "experiment": resolved.experiment, "arm": resolved.arm, "index_version": answer.index_version,
-            "strategy": answer.strategy, "fallback": answer.fallback, "n": len(answer.results),
-            "ads": [a.campaign_id for a in out.ads]}))
+        answer_log.info(json.dumps(answer_record(answer, resolved, tenant, ads)))
     return Response(out.model_dump_json(exclude=None if explain else _UNEXPLAINED), media_type="application/json")

@@ -28,6 +28,7 @@ from recsys.errors import ConfigError, RecsysError
 from recsys.index import set_search_threads
 from recsys.online.cache import AnswerCache
 from recsys.service.ads import AdsSource
+from recsys.service.answers import answer_log
 from recsys.service.body import BodyGuard
 from recsys.service.errors import (
     http_error_handler,
@@ -38,6 +39,7 @@ from recsys.service.errors import (
 from recsys.service.follow import IndexFollower
 from recsys.service.keys import KeyRing
 from recsys.service.metrics import Metrics, MetricsMiddleware
+from recsys.service.replay import AnswerReplay
 from recsys.service.routers import admin, dashboard, events, health, recommend, users
 from recsys.service.settings import Settings, is_loopback
 from recsys.service.tenants import Tenant, discover_tenants, load_served
@@ -140,6 +142,9 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
     for router in (health.router, recommend.router, events.router, users.router, admin.router, dashboard.router):
         app.include_router(router)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
+    replay_kib = settings.answer_replay_mb * 1024 if settings.answer_cache_size and settings.answer_cache_ttl else 0
+    app.add_middleware(AnswerReplay, state=lambda: app.state, max_kib=replay_kib, ttl_s=settings.answer_cache_ttl,
+                       answer_log=answer_log, replayed=lambda tenant: app.state.metrics.replayed.labels(tenant).inc())
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts the guard's refusals
     return app
 

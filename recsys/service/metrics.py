@@ -28,6 +28,8 @@ class Metrics:
                                    ["tenant", "version"], registry=self.registry)
         self.events = Counter("recsys_events_ingested_total", "Events durably stored",
                               ["tenant", "event_type"], registry=self.registry)
+        self.replayed = Counter("recsys_answers_replayed_total", "Repeated GETs answered from the bytes sent "
+                                "before for the same still-valid cached answer", ["tenant"], registry=self.registry)
         self.reloads = Counter("recsys_index_reloads_total", "Index reload attempts by outcome",
                                ["tenant", "outcome"], registry=self.registry)
 

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     #: Most result rows of cached answers kept per tenant and worker (an answer counts 1 + its results;
     #: least recently used leave first): about 1 KB each, so the default bounds the cache near 100 MB.
     answer_cache_size: int = Field(100_000, ge=0, le=10_000_000)
+    #: MiB of response bodies kept per worker to answer a repeated identical GET without the framework
+    #: while its cached answer is still valid (`recsys.service.replay`); 0 turns that off.
+    answer_replay_mb: int = Field(64, ge=0, le=65_536)
 
     @field_validator("max_future_skew", mode="before")
     @classmethod

@@ -8,13 +8,28 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
+from recsys.config.catalog import Resolved
 from recsys.errors import ConfigError
 from recsys.ranking.base import Filters
-from recsys.service.answers import ItemQuery, UserQuery, ads_for, recommend_for_user, render, similar_to_item
+from recsys.recommender import RecommendationList
+from recsys.service.answers import (
+    ItemQuery,
+    UserQuery,
+    ads_for,
+    ads_wanted,
+    answer_key,
+    answer_record,
+    recommend_for_user,
+    render,
+    similar_to_item,
+)
 from recsys.service.deps import CatalogDep, SettingsDep, StoreDep, TenantDep, check_k
+from recsys.service.replay import Offer, offer
 from recsys.service.schemas import RecommendationsOut, TextRequest, error_responses
+from recsys.service.settings import Settings
+from recsys.service.tenants import Served
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], responses=error_responses(401, 403, 422, 503))
 
@@ -34,9 +49,21 @@ def _weights(raw: str | None) -> dict[str, float] | None:
     return data
 
 
+def _offer(request: Request, served: Served, resolved: Resolved, q: UserQuery | ItemQuery, value: object,
+           answer: RecommendationList, tenant: str, settings: Settings, n_ads: int | None) -> None:
+    """Offer the response for replay (`recsys.service.replay`) when it is a pure function of the cached
+    answer: cached at all, and no ads (they are matched afresh on every request)."""
+    key = answer_key(resolved, q)
+    if key is None or ads_wanted(served, n_ads, settings.ads_per_answer) > 0:
+        return
+    record = answer_record(answer, resolved, tenant) if settings.log_answers else None
+    offer(request, Offer(served, value, lambda seq: served.answers.answer(key, seq, served.feed.watermark),
+                         q.user_id if isinstance(q, UserQuery) else None, record))
+
+
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut, responses=error_responses(404))
 def user_recommendations(
-    user_id: UserId, tenant: TenantDep, store: StoreDep, catalog: CatalogDep, settings: SettingsDep,
+    request: Request, user_id: UserId, tenant: TenantDep, store: StoreDep, catalog: CatalogDep, settings: SettingsDep,
     k: K = 10,
     category: Annotated[str | None, Query(max_length=200)] = None,
     min_price: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
@@ -57,20 +84,24 @@ def user_recommendations(
                   exclude_seen, explain=explain)
     found = recommend_for_user(served, tenant.name, store, q, resolved, max_user_events=settings.max_user_events)
     matched = ads_for(served, found.answer, ads, settings.ads_per_answer, user=found)
+    _offer(request, served, resolved, q, found, found.answer, tenant.name, settings, ads)
     return render(found.answer, resolved, tenant.name, explain=explain, log=settings.log_answers, ads=matched)
 
 
 @router.get("/items/{product_id}/similar", response_model=RecommendationsOut, responses=error_responses(404))
 def similar_items(
-    product_id: Annotated[str, Path(min_length=1, max_length=256)], tenant: TenantDep, catalog: CatalogDep,
-    settings: SettingsDep, k: K = 10, category: Annotated[str | None, Query(max_length=200)] = None,
+    request: Request, product_id: Annotated[str, Path(min_length=1, max_length=256)], tenant: TenantDep,
+    catalog: CatalogDep, settings: SettingsDep, k: K = 10,
+    category: Annotated[str | None, Query(max_length=200)] = None,
     config: Annotated[str | None, Query(max_length=100)] = None, explain: bool = False,
     ads: Annotated[int | None, Query(ge=0, le=20, description="Ads for this product page")] = None,
 ) -> Response:
     served = tenant.served
     resolved = catalog.resolve(served.art.config, name=config)
-    answer = similar_to_item(served, ItemQuery(product_id, check_k(k, settings), Filters(category=category)), resolved)
+    q = ItemQuery(product_id, check_k(k, settings), Filters(category=category))
+    answer = similar_to_item(served, q, resolved)
     matched = ads_for(served, answer, ads, settings.ads_per_answer, item_id=product_id)
+    _offer(request, served, resolved, q, answer, answer, tenant.name, settings, ads)
     return render(answer, resolved, tenant.name, explain=explain, log=settings.log_answers, ads=matched)
 
 
