@@ -70,6 +70,17 @@ def _emit(answer, as_json: bool, heading: str) -> None:
         print_results(answer, heading)
 
 
+def _memory_budget(value: str | None) -> str | None:
+    from recsys.index.choose import parse_bytes
+
+    if value is not None:
+        try:
+            parse_bytes(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    return value
+
+
 @app.command()
 def build(
     data: Annotated[Path, typer.Option("--data", help="Dataset folder in the canonical schema.")],
@@ -96,6 +107,11 @@ def build(
         "--ranker", help="auto: measure the blend, the tuned blend and the learned ranker on the last step of the "
                          "events and serve the winner; blend: the weighted blend; ltr: the LightGBM learned ranker.")
     ] = "auto",
+    max_index_memory: Annotated[str | None, typer.Option(
+        "--max-index-memory", callback=_memory_budget, metavar="SIZE",
+        help="Memory budget of the index (e.g. 800M, 1G): only index types estimated to fit it are measured, "
+             "so a large catalogue gets 8-bit codes (SQ8, HNSW32,SQ8, IVF…,SQ8) instead of float32 vectors; "
+             "servers then also read the item vectors from those codes. Default: no budget.")] = None,
 ) -> None:
     """Validate DATA, encode products and histories, build the FAISS index and signals.
 
@@ -105,6 +121,7 @@ def build(
     from recsys.build.pipeline import BuildOptions, build_index
     from recsys.cli.ops import build_encoder
     from recsys.data.dataset import load_dataset
+    from recsys.index.choose import parse_bytes
 
     ds = load_dataset(data)
     err.print(f"[bold]validated[/] {len(ds.products):,} products, {len(ds.events):,} events from {data}")
@@ -115,6 +132,7 @@ def build(
         incremental=not full,
         target_recall=target_recall,
         ranker=ranker,
+        max_memory_bytes=None if max_index_memory is None else parse_bytes(max_index_memory),
     )
     with build_encoder(encoder, engine, index, dask_address=dask_address, encoder_engine=encoder_engine) as enc:
         result = build_index(ds, index, enc, opts, log=lambda m: err.print(m))

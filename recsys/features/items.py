@@ -20,6 +20,7 @@ from recsys.features.ease import ease_weights
 from recsys.features.events import EventFeatures, interaction_mask
 from recsys.features.sequences import first_seen_age, ordered_histories, transitions
 from recsys.features.signals import ItemSignals, SignalParams, compute_signals, cooccurrence
+from recsys.index.decoded import DecodedVectors
 
 __all__ = ["ItemFeatures", "item_features", "popular_order", "tiebreak_ranks", "FEATURE_FILES"]
 
@@ -48,7 +49,7 @@ def _codes(values: pd.Series) -> np.ndarray:
 class ItemFeatures:
     """Per-item arrays in catalogue order."""
 
-    vectors: np.ndarray  # n × d, unit length
+    vectors: np.ndarray  # n × d, unit length (serving: maybe a `DecodedVectors` view, see recsys.index.loader)
     signals: ItemSignals
     cooc: sp.csr_matrix  # item–item co-occurrence cosine (top neighbours per row)
     trans: sp.csr_matrix  # directed transitions: how often j follows i within a few steps
@@ -79,8 +80,9 @@ class ItemFeatures:
         tb = tiebreak_ranks(n, seed)
         return cls(
             # A float32 C-order array is kept as it is, not copied: a served version's read-only mapping
-            # of its vector matrix stays shared between processes.
-            vectors=np.ascontiguousarray(vectors, dtype=np.float32),
+            # of its vector matrix stays shared between processes; so is a view that decodes the rows
+            # it is asked for from the index's codes (converting it would decode the whole catalogue).
+            vectors=vectors if isinstance(vectors, DecodedVectors) else np.ascontiguousarray(vectors, np.float32),
             signals=signals,
             cooc=sp.csr_matrix(cooc, dtype=np.float32),
             trans=sp.csr_matrix(trans, dtype=np.float32),

@@ -15,6 +15,7 @@ import numpy as np
 from recsys.errors import ArtifactError
 from recsys.index.base import SearchResult, VectorIndex
 from recsys.index.choose import IndexSpec
+from recsys.index.decoded import SQ8Codes
 
 __all__ = ["FaissIndex", "BuildStats", "set_search_threads", "mmap_flags", "search_threads", "build_threads",
            "index_bytes", "train_sample", "add_batched", "EF_CONSTRUCTION", "ADD_BATCH"]
@@ -184,6 +185,20 @@ class FaissIndex(VectorIndex):
             return None
         return np.asarray(_Borrowed(self, int(storage.get_xb()), (int(storage.ntotal), int(storage.d))))
 
+    def sq8_codes(self) -> SQ8Codes | None:
+        """The 8-bit scalar-quantizer codes an SQ8 index stores (SQ8, HNSW…,SQ8; row i = position i) as a
+        read-only view of the index's own memory (its mapped file when loaded with `mmap`), with the
+        quantizer's range and decoder; None for other codes. The view keeps this index alive."""
+        inner = self._index
+        storage = faiss.downcast_index(inner.storage) if isinstance(inner, faiss.IndexHNSW) else inner
+        if (not isinstance(storage, faiss.IndexScalarQuantizer) or storage.ntotal == 0
+                or storage.sq.qtype != faiss.ScalarQuantizer.QT_8bit or storage.code_size != storage.d):
+            return None
+        n, d = int(storage.ntotal), int(storage.d)
+        trained = faiss.vector_to_array(storage.sq.trained).astype(np.float32)
+        view = np.asarray(_Borrowed(self, int(storage.codes.data()), (n, d), "|u1"))
+        return SQ8Codes(view, trained[:d], trained[d:], storage.sa_decode, owner=self)
+
     @classmethod
     def load(cls, path: Path, spec: IndexSpec, *, mmap: bool = False) -> FaissIndex:
         """With `mmap`, map the index read-only where its type allows it; an index type faiss cannot map is
@@ -201,9 +216,10 @@ class FaissIndex(VectorIndex):
 
 
 class _Borrowed:
-    """A float32 matrix in memory that `owner` holds, seen by numpy read-only (`np.asarray` of it is a
-    view whose base is this object, so the owner lives as long as any view of it)."""
+    """A matrix in memory that `owner` holds (float32 unless `typestr` says otherwise), seen by numpy
+    read-only (`np.asarray` of it is a view whose base is this object, so the owner lives as long as any
+    view of it)."""
 
-    def __init__(self, owner: object, address: int, shape: tuple[int, int]) -> None:
+    def __init__(self, owner: object, address: int, shape: tuple[int, int], typestr: str = "<f4") -> None:
         self.owner = owner
-        self.__array_interface__ = {"shape": shape, "typestr": "<f4", "data": (address, True), "version": 3}
+        self.__array_interface__ = {"shape": shape, "typestr": typestr, "data": (address, True), "version": 3}

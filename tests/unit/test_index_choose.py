@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recsys.index.autotune import Trial, projected_build_s
-from recsys.index.choose import BUILD_SPEEDUP, SERVE_SLACK, Measured, prefer, train_size
+from recsys.index.choose import BUILD_SPEEDUP, SERVE_SLACK, SQ_TRAIN_MAX, Measured, prefer, train_size
 
 GB = 10**9
 
@@ -64,7 +64,8 @@ def test_build_time_projection_by_family():
 def test_training_sample_sizes():
     assert train_size("IVF4096,SQ8", 1_000_000) == 64 * 4096
     assert train_size("IVF4096,Flat", 100_000) == 100_000  # never more than there are vectors
-    assert train_size("SQ8", 1_000_000) == 100_000 and train_size("HNSW32,SQ8", 5_000) == 5_000
+    assert train_size("SQ8", 1_000_000) == 1_000_000 and train_size("HNSW32,SQ8", 5_000) == 5_000
+    assert train_size("SQ8", 20_000_000) == SQ_TRAIN_MAX
     assert train_size("Flat", 1_000_000) == 0 and train_size("HNSW32,Flat", 1_000_000) == 0
 
 
@@ -78,3 +79,13 @@ def test_the_measured_1m_candidates():
     assert prefer(cands, 0.95) == 0  # no other family serves within 20 % of HNSW32,Flat
     assert prefer(cands, 0.95, max_bytes=10**9) == 3  # under 1 GB: IVF4096,SQ8 serves faster than HNSW32,SQ8
     assert prefer(cands, 0.955, max_bytes=10**9) == 1  # IVF4096,SQ8 misses 0.955 at nprobe 32
+
+
+def test_a_memory_budget_below_float32_vectors_gets_hnsw_over_8bit_codes_at_1m():
+    from recsys.index.choose import candidate_specs, choose_index, parse_bytes
+
+    budget = parse_bytes("1G")  # what `recsys build --max-index-memory 1G` passes
+    families = [s.factory for s in candidate_specs(1_000_000, 384, max_memory_bytes=budget)]
+    assert "HNSW32,SQ8" in families and "HNSW32,Flat" not in families and "Flat" not in families
+    assert choose_index(1_000_000, 384, max_memory_bytes=budget).factory == "HNSW32,SQ8"
+    assert choose_index(1_000_000, 384).factory == "HNSW32,Flat"
