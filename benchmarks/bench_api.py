@@ -162,6 +162,27 @@ def server_rss_mb(pid: int) -> dict[str, object]:
             "anon_total": round(sum(v["anon"] for v in detail.values()), 1)}
 
 
+def cache_shares(port: int) -> dict[str, float]:
+    """Since the server started, in the worker that answers the scrape (each worker counts its own, so with
+    W > 1 this samples one): the share of answer-cache lookups that hit, and the share of GET requests
+    answered by replaying kept bytes (`recsys.service.replay`)."""
+    import re
+
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+
+    def total(pattern: str) -> float:
+        return sum(float(v) for v in re.findall(pattern + r" (\S+)", text))
+
+    hits = total(r'recsys_cache_lookups_total\{cache="answers",result="hit"[^}]*\}')
+    misses = total(r'recsys_cache_lookups_total\{cache="answers",result="miss"[^}]*\}')
+    gets = total(r'recsys_requests_total\{method="GET",route="/v1/[^"]*"[^}]*\}')
+    replayed = total(r"recsys_answers_replayed_total\{[^}]*\}")
+    return {"answer_cache_hit_share": round(hits / max(hits + misses, 1), 3),
+            "replayed_share_of_gets": round(replayed / max(gets, 1), 3), "gets_counted": gets}
+
+
 def server_cpu_s(pid: int) -> float:
     """User + system CPU seconds used so far by the server process and its workers."""
     import psutil
@@ -207,6 +228,17 @@ def start_server(index: Path, tmp: Path, *extra: str, code: Path | None = None) 
             log.close()
             raise SystemExit("server not ready after 600 s")
         time.sleep(0.5)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM (uvicorn stops its workers gracefully), SIGKILL after 30 s; workers whose supervisor died
+    stop on their own (`recsys.service.app.stop_with_supervisor`)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
 def build(index: Path, n_items: int, n_users: int, ranker: str = "auto") -> dict[str, object]:
@@ -298,6 +330,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--max-requests", type=int, default=200_000)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--pool", type=int, default=6000,
+                    help="Distinct pre-built requests drawn at random (fewer: more repeats, so more cache hits).")
     ap.add_argument("--mix", choices=["recommend", "mixed"], default="recommend")
     ap.add_argument("--ranker", choices=["auto", "blend", "ltr"], default="auto",
                     help="The build's --ranker when the index is built here (auto: what a plain build serves).")
@@ -321,7 +355,7 @@ def main() -> None:
     proc, port, log = start_server(index, tmp, "--workers", str(args.workers))
     try:
         n_users = min(args.users, 20_000)
-        paths, kinds = workload(args.mix, manifest.index.count, n_users)
+        paths, kinds = workload(args.mix, manifest.index.count, n_users, size=args.pool)
         results = []
         for c in (int(x) for x in args.levels.split(",")):
             if args.client == "wrk":  # warm-up first, so the CPU counted below is the timed run's only
@@ -341,17 +375,17 @@ def main() -> None:
             n = int(row["requests"])  # type: ignore[call-overload]
             row["server_cpu_s"] = round(cpu, 2)
             row["server_cpu_ms_per_request"] = round(1000 * cpu / max(n, 1), 3)
+            row["caches_one_worker_since_start"] = cache_shares(port)
             results.append(row)
             print(json.dumps({**{k: row[k] for k in ("concurrency", "rps", "latency_ms", "errors")},
                               "rss_total_mb": mem["total"], "pss_total_mb": mem["pss_total"]}), file=sys.stderr)
     finally:
-        proc.kill()
-        proc.wait(timeout=30)
+        stop_server(proc)
         log.close()
     report = {"benchmark": "api", "catalogue_items": manifest.index.count, "index_factory": manifest.index.factory,
               "search_params": manifest.index.search_params, "encoder": manifest.encoder.name,
               "dim": manifest.encoder.dim, "users_with_profile": manifest.data.n_users_with_profile,
-              "workload": args.mix, "workers": args.workers,
+              "workload": args.mix, "workers": args.workers, "request_pool": args.pool,
               "client": ("wrk -t1 (C), closed loop, keep-alive HTTP/1.1, one connection per concurrent client"
                          if args.client == "wrk" else
                          "closed loop, keep-alive HTTP/1.1, one connection per concurrent client, asyncio in one "

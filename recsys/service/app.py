@@ -12,6 +12,9 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -149,10 +152,29 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
     return app
 
 
+def stop_with_supervisor(poll_s: float = 1.0) -> threading.Thread:
+    """Stop this worker (SIGTERM to itself: uvicorn's graceful shutdown) once the process that started it
+    is gone. A supervisor killed with -9 cannot stop its workers, and they would go on serving its port and
+    holding their memory with nobody left to stop or restart them."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        log.warning("the supervisor (pid %d) is gone: worker %d stops", parent, os.getpid())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="recsys-supervisor-watch", daemon=True)
+    thread.start()
+    return thread
+
+
 def app_from_env() -> FastAPI:
     """The app for one worker of `recsys serve --workers N` (a uvicorn factory): `Settings` from `RECSYS_*`,
-    and the log level `serve` was given from `RECSYS_LOG_LEVEL` (a worker is a fresh interpreter)."""
+    and the log level `serve` was given from `RECSYS_LOG_LEVEL` (a worker is a fresh interpreter). The
+    worker stops when its supervisor does (`stop_with_supervisor`)."""
     level = os.environ.get("RECSYS_LOG_LEVEL")
     if level:
         logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop_with_supervisor()
     return create_app(Settings())  # `index` comes from RECSYS_INDEX

@@ -78,3 +78,49 @@ def test_a_broken_index_exits_4_before_any_worker_starts(tmp_path: Path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 4, done.stderr
     assert "index.faiss" in done.stderr and "Started parent process" not in done.stderr
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path):
+    import signal
+
+    root = tmp_path / "index"
+    _build(root)
+    with server(root, tmp_path, "--workers", "2") as (base, proc):
+        deadline = time.monotonic() + 30
+        while len(_children(proc.pid)) < 2:  # the workers (and multiprocessing's resource tracker)
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.1)
+        assert httpx.get(base + "/readyz", timeout=10.0).status_code == 200
+        workers = _children(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while any(_alive(w) for w in workers):
+            assert time.monotonic() < deadline, f"workers still running: {[w for w in workers if _alive(w)]}"
+            time.sleep(0.2)
+        try:
+            httpx.get(base + "/healthz", timeout=2.0)
+            raise AssertionError("the port still answers after the supervisor and its workers are gone")
+        except httpx.TransportError:
+            pass
