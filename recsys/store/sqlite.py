@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_user ON events (tenant, user_id, seq);
 CREATE INDEX IF NOT EXISTS events_by_received ON events (tenant, received_us);
+-- A tenant's last seq (every append and every sync probe asks) is one lookup here, not a scan of its events.
+CREATE INDEX IF NOT EXISTS events_by_tenant_seq ON events (tenant, seq);
 CREATE TABLE IF NOT EXISTS idempotency (
     tenant TEXT NOT NULL,
     key TEXT NOT NULL,
