@@ -29,32 +29,29 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import schema
+from recsys.data.rules import (
+    CATALOGUE_RULE,
+    EVENT_TYPE_RULE,
+    PRODUCT_ID_RULE,
+    QUERY_RULE,
+    RATING_RULE,
+    USER_ID_RULE,
+    Rule,
+    early_rule,
+    is_null,
+    late_rule,
+    non_empty,
+    problem,
+)
 from recsys.errors import Problem
 
 __all__ = ["validate_products", "validate_events", "event_time_problems", "parse_timestamps", "blank_mask",
            "non_string_mask", "non_number_mask", "DEFAULT_MAX_FUTURE_SKEW", "EARLIEST_EVENT"]
 
-_SHOWN = 3  # distinct bad values named in one message
 #: How far after the reference clock an event may be dated (see "Time bounds" in the module docstring).
 DEFAULT_MAX_FUTURE_SKEW = pd.Timedelta(days=1)
 #: The earliest event time the service accepts (see "Time bounds" in the module docstring).
 EARLIEST_EVENT = pd.Timestamp("1990-01-01", tz="UTC")
-
-
-def _is_null(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # list-like cell
-        return False
-
-
-def _show(value: Any) -> str:
-    if _is_null(value):
-        return "null"
-    if isinstance(value, np.generic):
-        value = value.item()
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _as_plain(s: pd.Series) -> pd.Series:
@@ -67,7 +64,7 @@ def blank_mask(s: pd.Series) -> np.ndarray:
     if isinstance(s.dtype, pd.StringDtype):
         return (s.isna() | (s.str.strip() == "")).to_numpy(dtype=bool, na_value=True)
     if s.dtype == object:
-        return s.map(lambda v: _is_null(v) or (isinstance(v, str) and not v.strip())).to_numpy(dtype=bool)
+        return s.map(lambda v: is_null(v) or (isinstance(v, str) and not v.strip())).to_numpy(dtype=bool)
     return s.isna().to_numpy(dtype=bool)
 
 
@@ -77,7 +74,7 @@ def non_string_mask(s: pd.Series) -> np.ndarray:
     if isinstance(s.dtype, pd.StringDtype):
         return np.zeros(len(s), dtype=bool)
     if s.dtype == object:
-        return s.map(lambda v: not (isinstance(v, str) or _is_null(v))).to_numpy(dtype=bool)
+        return s.map(lambda v: not (isinstance(v, str) or is_null(v))).to_numpy(dtype=bool)
     return s.notna().to_numpy(dtype=bool)
 
 
@@ -91,7 +88,7 @@ def non_number_mask(s: pd.Series) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         return np.zeros(len(s), dtype=bool)
     if s.dtype == object:
-        return s.map(lambda v: not (_is_number(v) or _is_null(v))).to_numpy(dtype=bool)
+        return s.map(lambda v: not (_is_number(v) or is_null(v))).to_numpy(dtype=bool)
     return s.notna().to_numpy(dtype=bool)
 
 
@@ -114,20 +111,13 @@ def parse_timestamps(s: pd.Series) -> pd.Series | None:
     return pd.Series(parsed, index=s.index, name=s.name).dt.as_unit("us")
 
 
+def _rule_problem(file: str, s: pd.Series, mask: np.ndarray, rule: Rule, row: str = "row") -> Problem:
+    """`rules.problem` for all rows in ``mask`` (see there)."""
+    return problem(file, str(s.name), rule, np.flatnonzero(mask), s.iloc.__getitem__, row)
+
+
 def _rows_problem(file: str, s: pd.Series, mask: np.ndarray, expected: str, fix: str, row: str = "row") -> Problem:
-    """One problem for all rows in ``mask``: names up to 3 distinct bad values and the first bad row
-    (``row`` is what a row is called where it is shown, e.g. "event" for a request's list of events)."""
-    positions = np.flatnonzero(mask)
-    shown: dict[str, None] = {}
-    for pos in positions:
-        shown.setdefault(_show(s.iloc[pos]))
-        if len(shown) == _SHOWN:
-            break
-    n = len(positions)
-    found = f"{', '.join(shown)} in {n} row{'s' if n != 1 else ''}"
-    first = int(positions[0])
-    return Problem(file, str(s.name), f"expected {expected}; found {found}. {fix}",
-                   f"{row} {first}: {s.name}={_show(s.iloc[first])}")
+    return _rule_problem(file, s, mask, Rule(expected, fix), row)
 
 
 def _missing_columns(df: pd.DataFrame, required: tuple[str, ...], file: str) -> list[Problem]:
@@ -158,7 +148,7 @@ def _number_problem(df: pd.DataFrame, col: str, file: str) -> Problem | None:
 def _null_problem(df: pd.DataFrame, col: str, file: str, null: np.ndarray, where: str) -> Problem | None:
     if not null.any():
         return None
-    return _rows_problem(file, df[col], null, f"a non-empty {col} on {where}", "Fill it or drop those rows.")
+    return _rule_problem(file, df[col], null, non_empty(col, where))
 
 
 def validate_products(df: pd.DataFrame, file: str = schema.PRODUCTS_FILE) -> list[Problem]:
@@ -215,11 +205,11 @@ def validate_events(
         productless = types.isin(schema.PRODUCTLESS_EVENT_TYPES).to_numpy(dtype=bool)
         unknown = ~types.isin(schema.EVENT_TYPES).to_numpy(dtype=bool)
         if unknown.any():
-            problems.append(_rows_problem(file, types, unknown, f"one of {', '.join(schema.EVENT_TYPES)}",
-                                          "Map them to an allowed type or drop them."))
+            problems.append(_rule_problem(file, types, unknown, EVENT_TYPE_RULE))
     if schema.USER_ID in df.columns:
         p = _string_problem(df, schema.USER_ID, file)
-        p = p or _null_problem(df, schema.USER_ID, file, blank_mask(df[schema.USER_ID]), "every row")
+        if p is None and (null := blank_mask(df[schema.USER_ID])).any():
+            p = _rule_problem(file, df[schema.USER_ID], null, USER_ID_RULE)
         if p is not None:
             problems.append(p)
     text_problem = _string_problem(df, schema.TEXT, file) if schema.TEXT in df.columns else None
@@ -231,23 +221,18 @@ def validate_events(
         else:
             pids = df[schema.PRODUCT_ID]
             no_pid = blank_mask(pids)
-            allowed = " or ".join(sorted(schema.PRODUCTLESS_EVENT_TYPES))
-            if (p := _null_problem(df, schema.PRODUCT_ID, file, no_pid & ~productless,
-                                   f"every event but {allowed}")) is not None:
-                problems.append(p)
+            if (missing := no_pid & ~productless).any():
+                problems.append(_rule_problem(file, pids, missing, PRODUCT_ID_RULE))
             if product_ids is not None:
                 known = product_ids if isinstance(product_ids, pd.Index) else list(product_ids)
                 unknown_pid = ~no_pid & ~pids.isin(known).to_numpy(dtype=bool)
                 if unknown_pid.any():
-                    problems.append(_rows_problem(file, pids, unknown_pid, "product_ids that are in the catalogue",
-                                                  "Add those products or drop their events."))
+                    problems.append(_rule_problem(file, pids, unknown_pid, CATALOGUE_RULE))
             if text_problem is None:
                 text = df[schema.TEXT] if schema.TEXT in df.columns else pd.Series("", index=df.index, name=schema.TEXT)
                 no_query = productless & no_pid & blank_mask(text)
                 if no_query.any():
-                    problems.append(_rows_problem(file, text, no_query,
-                                                  "the query in text on search events without a product_id",
-                                                  "Fill text or drop those rows."))
+                    problems.append(_rule_problem(file, text, no_query, QUERY_RULE))
     if schema.TIMESTAMP in df.columns:
         problems += _timestamp_problems(df[schema.TIMESTAMP], file)
     if schema.RATING in df.columns:
@@ -257,9 +242,7 @@ def validate_events(
             rating = pd.to_numeric(df[schema.RATING], errors="coerce").astype("float64")
             bad = (rating.lt(schema.RATING_MIN) | rating.gt(schema.RATING_MAX)).to_numpy(dtype=bool)
             if bad.any():
-                problems.append(_rows_problem(file, df[schema.RATING], bad,
-                                              f"a rating from {schema.RATING_MIN:g} to {schema.RATING_MAX:g} or null",
-                                              "Rescale the ratings or set them to null."))
+                problems.append(_rule_problem(file, df[schema.RATING], bad, RATING_RULE))
     return problems
 
 
@@ -278,16 +261,6 @@ def _timestamp_problems(ts: pd.Series, file: str) -> list[Problem]:
         problems.append(_rows_problem(file, ts, unparseable, "an ISO 8601 timestamp such as '2018-08-22T10:00:00Z'",
                                       "Fix the value or drop those rows."))
     return problems
-
-
-def _duration(d: pd.Timedelta) -> str:
-    """'1 day (86400 s)', '2 hours (7200 s)', '90 s'."""
-    seconds = d.total_seconds()
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            n = seconds / size
-            return f"{n:g} {unit}{'s' if n != 1 else ''} ({seconds:g} s)"
-    return f"{seconds:g} s"
 
 
 def event_time_problems(
@@ -311,13 +284,9 @@ def event_time_problems(
     latest = now + max_future_skew
     late = (parsed > latest).to_numpy(dtype=bool, na_value=False)
     if late.any():
-        problems.append(_rows_problem(
-            file, ts, late, f"timestamps at most max_future_skew = {_duration(max_future_skew)} after {clock} "
-            f"{now.isoformat()}, i.e. no later than {latest.isoformat()}", fix, row))
+        problems.append(_rule_problem(file, ts, late, late_rule(now, max_future_skew, clock, fix), row))
     if earliest is not None:
         early = (parsed < earliest).to_numpy(dtype=bool, na_value=False)
         if early.any():
-            problems.append(_rows_problem(
-                file, ts, early, f"timestamps on or after {earliest.isoformat()} (earlier ones are almost always "
-                "a missing date written as epoch 0)", fix, row))
+            problems.append(_rule_problem(file, ts, early, early_rule(earliest, fix), row))
     return problems

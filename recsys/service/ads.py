@@ -8,10 +8,9 @@ and pCTR is refitted from them, whenever they are loaded.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import pandas as pd
 
 from recsys.ads.auction import AdParams
 from recsys.ads.matcher import AdMatcher
@@ -54,15 +53,15 @@ class AdsSource:
                                ad_events=store.ad_events(tenant, through_seq=through_seq), params=self.params)
 
 
-def ad_event_problems(ad_events: pd.DataFrame, matcher: AdMatcher | None, file: str) -> list[Problem]:
-    """Ad events must name a campaign this tenant serves."""
-    if not len(ad_events):
+def ad_event_problems(campaign_ids: Collection[str], matcher: AdMatcher | None, file: str) -> list[Problem]:
+    """Ad events must name a campaign this tenant serves (`campaign_ids`: those a batch's ad events name)."""
+    if not campaign_ids:
         return []
     if matcher is None:
         return [Problem(file, CAMPAIGN_ID, "this tenant serves no campaigns, so events cannot name one",
                         "start the server with --campaigns FILE")]
     known = {c.campaign_id for c in matcher.campaigns}
-    unknown = sorted(set(ad_events[CAMPAIGN_ID]) - known)
+    unknown = sorted(set(campaign_ids) - known)
     if unknown:
         return [Problem(file, CAMPAIGN_ID, f"{len(unknown)} unknown campaign id(s)", ", ".join(unknown[:5]))]
     return []

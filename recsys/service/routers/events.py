@@ -18,7 +18,8 @@ ad spend and metrics count only the events the store says it stored."""
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+from collections import Counter
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -26,11 +27,15 @@ from fastapi import APIRouter, Header, Request, Response
 
 from recsys.data import schema as S
 from recsys.data.dataset import normalize_events
+from recsys.data.event_rows import ROWWISE_MAX, EventRows
+from recsys.data.rules import is_null
 from recsys.data.validation import EARLIEST_EVENT, event_time_problems, validate_events
 from recsys.errors import DataValidationError, Problem
 from recsys.service.ads import ad_event_problems
 from recsys.service.deps import SettingsDep, StoreDep, TenantDep, count_stored
 from recsys.service.schemas import ErrorOut, EventBatch, EventsAck, error_responses
+from recsys.service.settings import Settings
+from recsys.service.tenants import Served
 from recsys.store import CAMPAIGN_ID, EVENT_ID, AppendResult, IdempotencyKey
 
 router = APIRouter(prefix="/v1", tags=["events"], responses=error_responses(401, 403, 413, 422, 503))
@@ -55,6 +60,46 @@ def _replay(result: AppendResult, response: Response) -> EventsAck:
     return _ack(result)
 
 
+def _checked(raw: list[dict[str, Any]], served: Served, received: pd.Timestamp, settings: Settings
+             ) -> tuple[pd.DataFrame, list[Problem]]:
+    """The batch normalised to canonical events, and every problem with it.
+
+    The rules run row by row on a small batch (`recsys.data.event_rows`: the same rules and messages, without
+    building and scanning frames) and on frames otherwise, or when a value is one the row-wise execution
+    leaves to them. An ad impression of a product-less campaign (a headline, a lookalike) may name no
+    product, so only the other events are checked against the events schema."""
+    campaigns = [r[CAMPAIGN_ID] for r in raw]
+    problems = ad_event_problems([c for c in campaigns if c is not None], served.ads, _FILE)
+    bounds: dict[str, Any] = dict(
+        now=received, max_future_skew=pd.Timedelta(settings.max_future_skew), earliest=EARLIEST_EVENT,
+        clock="the server's receive time", row="event",
+        fix="Check the client's clock and time zone (a timestamp without a zone is UTC); the server's limit is "
+            "its max_future_skew setting (RECSYS_MAX_FUTURE_SKEW).")
+    rows = EventRows.of(raw) if len(raw) <= ROWWISE_MAX else None
+    if rows is not None:
+        pids = rows.columns[S.PRODUCT_ID]
+        problems += rows.subset(_schema_checked(campaigns, pids)).problems(None, _FILE)
+        events = rows.frame()
+    else:
+        events = normalize_events(pd.DataFrame(raw))
+        pids = events[S.PRODUCT_ID].tolist()
+        problems += validate_events(events[_schema_checked(campaigns, pids)], None, _FILE)
+    unknown = [p for p in pids if not is_null(p) and p != "" and served.art.product_position(p) is None]
+    if unknown:
+        problems.append(Problem(_FILE, S.PRODUCT_ID, f"{len(unknown)} product_id(s) not in the catalogue of "
+                                f"index {served.version}", ", ".join(list(dict.fromkeys(unknown))[:5])))
+    if rows is not None:
+        problems += rows.time_problems(_FILE, **bounds)
+    else:
+        problems += event_time_problems(events[S.TIMESTAMP].reset_index(drop=True), _FILE, **bounds)
+    return events, problems
+
+
+def _schema_checked(campaigns: list[str | None], pids: list[Any]) -> list[bool]:
+    """The events checked against the events schema: all but ad events without a product."""
+    return [c is None or not is_null(p) for c, p in zip(campaigns, pids, strict=True)]
+
+
 @router.post("/events", response_model=EventsAck, responses={409: {
     "model": ErrorOut, "description": "The Idempotency-Key was already used for a different batch; nothing stored"}})
 def ingest(batch: EventBatch, request: Request, response: Response, tenant: TenantDep, store: StoreDep,
@@ -70,36 +115,20 @@ def ingest(batch: EventBatch, request: Request, response: Response, tenant: Tena
     if len(batch.events) > settings.max_events_per_batch:
         raise DataValidationError([Problem(_FILE, "events", f"at most {settings.max_events_per_batch} events per "
                                            f"batch, got {len(batch.events)}", "split the batch")])
-    raw = pd.DataFrame([e.model_dump() for e in batch.events])
-    raw[S.TIMESTAMP] = [_utc(pd.Timestamp(t)) for t in raw[S.TIMESTAMP]]
-    events = normalize_events(raw)
-    events[CAMPAIGN_ID] = raw[CAMPAIGN_ID].to_numpy(dtype=object)
-    events[EVENT_ID] = raw[EVENT_ID].to_numpy(dtype=object)
-    served = tenant.served
-    is_ad = events[CAMPAIGN_ID].notna()
-    problems = ad_event_problems(events[is_ad], served.ads, _FILE)
-    # An ad impression of a product-less campaign (a headline, a lookalike) may name no product.
-    canonical = events[~is_ad | events[S.PRODUCT_ID].notna()].drop(columns=[CAMPAIGN_ID, EVENT_ID])
-    problems += validate_events(canonical, None, _FILE)
-    pids = events[S.PRODUCT_ID]
-    unknown = pids.notna() & (pids != "") & pids.map(served.art.product_position).isna()
-    if unknown.any():
-        problems.append(Problem(_FILE, S.PRODUCT_ID, f"{int(unknown.sum())} product_id(s) not in the catalogue of "
-                                f"index {served.version}", ", ".join(pids[unknown].unique()[:5].tolist())))
-    problems += event_time_problems(
-        events[S.TIMESTAMP].reset_index(drop=True), _FILE, now=received,
-        max_future_skew=pd.Timedelta(settings.max_future_skew), earliest=EARLIEST_EVENT,
-        clock="the server's receive time", row="event",
-        fix="Check the client's clock and time zone (a timestamp without a zone is UTC); the server's limit is "
-            "its max_future_skew setting (RECSYS_MAX_FUTURE_SKEW).")
+    raw = [e.model_dump() for e in batch.events]
+    for r in raw:
+        r[S.TIMESTAMP] = _utc(pd.Timestamp(r[S.TIMESTAMP]))
+    events, problems = _checked(raw, tenant.served, received, settings)
     if problems:
         raise DataValidationError(problems)
+    events[CAMPAIGN_ID] = pd.Series([r[CAMPAIGN_ID] for r in raw], dtype=object)
+    events[EVENT_ID] = pd.Series([r[EVENT_ID] for r in raw], dtype=object)
     ack = store.append(tenant.name, events, idempotency=key)
     if ack.replayed:  # the same key committed meanwhile (a concurrent retry)
         return _replay(ack, response)
     new = events[np.asarray(ack.stored, dtype=bool)]
     count_stored(tenant, store, new, ack)
     counter = request.app.state.metrics.events
-    for etype, n in new[S.EVENT_TYPE].value_counts().items():
-        counter.labels(tenant.name, str(etype)).inc(int(n))
+    for etype, n in Counter(new[S.EVENT_TYPE].tolist()).items():
+        counter.labels(tenant.name, str(etype)).inc(n)
     return _ack(ack)
