@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import gc
 import functools
+import gc
 import inspect
 import json
 import sys
@@ -122,14 +122,24 @@ class _Pandas:
         return getattr(pd, name)
 
 
+def _strings_bytes(values: np.ndarray) -> int:
+    """An object array's pointers and `str` objects, or a StringDType array's 16 bytes per value plus the
+    arena bytes of values too long to be stored inline (> 15 bytes of UTF-8)."""
+    if values.dtype == object:
+        return values.nbytes + sum(map(sys.getsizeof, values))
+    return values.nbytes + sum(n for n in (len(str(v).encode()) for v in values) if n > 15)
+
+
 def sizes(art: Any, served: Any) -> dict[str, float]:
     """Bytes the loaded version's objects hold (MB), the mapped arrays marked as such."""
     feats = art.features
     out: dict[str, float] = {
         "products frame (deep)": art.products.memory_usage(deep=True).sum() / MiB,
-        "titles (object array + str)": (art.titles.nbytes + sum(map(sys.getsizeof, art.titles))) / MiB,
-        "items IdMap ids (object array + str)": (art.items.ids.nbytes + sum(map(sys.getsizeof, art.items.ids))) / MiB,
-        "items IdMap pd.Index engine (hash table, est. 2 × 8 B/slot)": len(art.items) * 2 * 16 / MiB,
+        "titles": _strings_bytes(art.titles) / MiB,
+        "items IdMap ids": _strings_bytes(art.items.ids) / MiB,
+        "items IdMap lookup (pd.Index hash table est. 2 × 16 B/id, or sorted hashes)": (
+            sum(getattr(art.items, f).nbytes for f in ("_sorted", "_order")) if hasattr(art.items, "_sorted")
+            else len(art.items) * 2 * 16) / MiB,
         "features.category (object array)": feats.category.nbytes / MiB,
         "history frame (deep)": art.history.memory_usage(deep=True).sum() / MiB,
         "user_vectors": art.user_vectors.nbytes / MiB,

@@ -21,6 +21,7 @@ import pyarrow as pa
 from recsys.config import BlendConfig, parse_config, read_config_file
 from recsys.data import schema as S
 from recsys.errors import ArtifactError, ConfigError, IndexMismatchError
+from recsys.features.hashed_ids import HashedIdMap, strings
 from recsys.features.ids import IdMap
 from recsys.features.items import FEATURE_FILES, ItemFeatures
 from recsys.index import Manifest, VectorIndex, load_index, resolve_version
@@ -69,7 +70,7 @@ class Artifacts:
     root: Path
     manifest: Manifest
     products: pd.DataFrame  # catalogue order: row i is position i
-    items: IdMap  # product id ↔ catalogue position
+    items: IdMap  # product id ↔ catalogue position (a `HashedIdMap`: ids as a numpy StringDType array)
     features: ItemFeatures
     index: VectorIndex
     users: IdMap  # users with a profile vector ↔ rows of `user_vectors`
@@ -77,7 +78,7 @@ class Artifacts:
     history: pd.DataFrame  # train events + `position` (−1 product-less) + `weight`, sorted by user
     slices: dict[str, slice]  # user → rows of `history`
     config: BlendConfig
-    titles: np.ndarray  # catalogue titles as an array (read on every request)
+    titles: np.ndarray  # catalogue titles as a StringDType array (read on every request; missing: NaN)
     text_vectors: VectorTable | None = None
     ltr: LearnedModel | None = None  # the learned ranker's model when the version holds one
     hits: UserHits | None = None  # each user's nearest items searched at build time (`recsys.index.hits`)
@@ -173,8 +174,8 @@ def load_artifacts(
         )
     manifest.verify(root)
     with _reading(root, FILES["item_vectors"]):
-        item_table = VectorTable.load(root / FILES["item_vectors"], expect_model=enc.name, expect_dim=enc.dim,
-                                      mmap=mmap)
+        item_vectors = VectorTable.load_vectors(root / FILES["item_vectors"], expect_model=enc.name,
+                                                expect_dim=enc.dim, mmap=mmap)
     with _reading(root, FILES["user_vectors"]):
         user_table = VectorTable.load(root / FILES["user_vectors"], expect_model=enc.name, expect_dim=enc.dim)
     with _reading(root, FILES["text_vectors"]):
@@ -188,9 +189,10 @@ def load_artifacts(
         )
     with _reading(root, FILES["products"]):
         products = pd.read_parquet(root / FILES["products"])
-        ids, titles = products[S.PRODUCT_ID], products[S.TITLE].to_numpy(dtype=object)
-    if len(products) != len(item_table):
-        raise ArtifactError(f"{root}: {len(products)} products but {len(item_table)} item vectors; rebuild")
+        # ids and titles as compact string arrays, not a Python object each (`recsys.features.hashed_ids`)
+        items, titles = HashedIdMap.of(products[S.PRODUCT_ID]), strings(products[S.TITLE])
+    if len(products) != len(item_vectors):
+        raise ArtifactError(f"{root}: {len(products)} products but {len(item_vectors)} item vectors; rebuild")
 
     if config is None:
         with _reading(root, FILES["config"]):
@@ -200,7 +202,7 @@ def load_artifacts(
         history = history.sort_values(S.USER_ID, kind="stable").reset_index(drop=True)
     feature_files = "{" + ",".join(sorted(FEATURE_FILES.values())) + "}"
     with _reading(root, feature_files):
-        vectors = shared_item_vectors(index, item_table.vectors) if mmap else item_table.vectors
+        vectors = shared_item_vectors(index, item_vectors) if mmap else item_vectors
         features = ItemFeatures.load(root, products, vectors, seed=manifest.tiebreak_seed)
     ltr = None
     if OPTIONAL_FILES["ltr_model"] in manifest.files:
@@ -218,7 +220,7 @@ def load_artifacts(
         root=root,
         manifest=manifest,
         products=products,
-        items=IdMap.of(ids),
+        items=items,
         features=features,
         index=index,
         users=IdMap(user_table.keys),

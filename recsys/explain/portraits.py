@@ -310,7 +310,7 @@ def portrait(user_id: str, history: pd.DataFrame, vector: np.ndarray | None, art
     pos = history[POSITION].to_numpy(np.int64)
     w = history[WEIGHT].to_numpy(float)
     on_item = pos >= 0
-    cats = art.products[S.CATEGORY].to_numpy(dtype=object)
+    cats = art.features.category  # the catalogue's category column, without a new str per product
     terms = terms if terms is not None else catalogue_terms(art.products)
     clusters, lang = interests_for(art, history, params, terms=terms)
 

@@ -45,6 +45,23 @@ def _codes(values: pd.Series) -> np.ndarray:
     return np.where(clean.to_numpy() == "", -1, codes)
 
 
+def _codes_of(distinct: pd.Series, at: np.ndarray) -> np.ndarray:
+    """`_codes` of the column whose item i holds `distinct[at[i]]`, computed on the distinct values: the
+    same codes (first appearance over the items, −1 when empty)."""
+    clean = distinct.fillna("").astype(str).str.strip()
+    out = pd.factorize(pd.factorize(clean)[0][at])[0].astype(np.int64)
+    out[(clean.to_numpy() == "")[at]] = -1
+    return out
+
+
+def _per_distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """`values` as codes into their distinct values (missing: the last entry, NaN): a catalogue repeats a
+    few hundred category paths a million times, so per-value work is done once per distinct value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = pd.Series(np.append(np.asarray(uniques, dtype=object), np.nan), dtype=object)
+    return np.where(codes < 0, len(table) - 1, codes), table
+
+
 @dataclass(frozen=True)
 class ItemFeatures:
     """Per-item arrays in catalogue order."""
@@ -74,7 +91,8 @@ class ItemFeatures:
                  seed: int = 0) -> ItemFeatures:
         """`ease` None means no EASE neighbours (an empty matrix: the EASE feature and source are zero)."""
         n = len(products)
-        cats = products[S.CATEGORY].fillna("").astype(str)
+        at, distinct = _per_distinct(products[S.CATEGORY])
+        cats = distinct.fillna("").astype(str)
         top = cats.str.split(" > ").str[:2].str.join(" > ")
         price = products[S.PRICE].to_numpy(dtype=float)
         tb = tiebreak_ranks(n, seed)
@@ -87,10 +105,11 @@ class ItemFeatures:
             cooc=sp.csr_matrix(cooc, dtype=np.float32),
             trans=sp.csr_matrix(trans, dtype=np.float32),
             ease=sp.csr_matrix((n, n), dtype=np.float32) if ease is None else sp.csr_matrix(ease, dtype=np.float32),
-            category=products[S.CATEGORY].to_numpy(dtype=object),
+            # one str object per distinct path, shared by its items (same values as the column's)
+            category=distinct.to_numpy(dtype=object)[at],
             price=price,
-            category_code=_codes(cats),
-            top_category_code=_codes(top),
+            category_code=_codes_of(cats, at),
+            top_category_code=_codes_of(top, at),
             brand_code=_codes(products[S.BRAND]) if S.BRAND in products.columns else np.full(n, -1, np.int64),
             log_price=np.log1p(np.where(price >= 0, price, np.nan)),
             age_days=np.asarray(age_days, dtype=float),

@@ -67,33 +67,61 @@ class VectorTable:
     def load(cls, path: Path, *, expect_model: str | None = None, expect_dim: int | None = None,
              mmap: bool = False) -> VectorTable:
         """With `mmap`, a table whose vectors are in a `.npy` matrix maps it read-only instead of reading it."""
-        try:
-            table = pq.read_table(path)
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise ArtifactError(f"cannot read vector table {path}: {exc}") from exc
-        raw = (table.schema.metadata or {}).get(_META_KEY)
-        if raw is None:
-            raise ArtifactError(f"{path} has no recsys vector metadata; rebuild it with `recsys build`")
-        meta = json.loads(raw)
-        if expect_model is not None and meta["model"] != expect_model:
-            raise IndexMismatchError(
-                f"{path} holds vectors of model {meta['model']!r}, expected {expect_model!r}; rebuild the index"
-            )
-        if expect_dim is not None and meta["dim"] != expect_dim:
-            raise IndexMismatchError(f"{path} holds {meta['dim']}-d vectors, expected {expect_dim}; rebuild")
-        dim = int(meta["dim"])
-        if _MATRIX in meta:
-            vecs = _load_matrix(path.parent / _plain_name(path, meta[_MATRIX]), table.num_rows, dim, mmap=mmap)
-        else:
-            col = table.column("vector").combine_chunks()
-            vecs = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(-1, dim)
+        table = _read(path)
+        meta = _checked_meta(path, table.schema, expect_model, expect_dim)
         return cls(
             keys=np.asarray(table.column("key").to_pylist(), dtype=object),
-            vectors=vecs,
+            vectors=_vectors(path, table, meta, mmap=mmap),
             hashes=np.asarray(table.column("text_hash").to_pylist(), dtype=object),
             model=meta["model"],
-            dim=dim,
+            dim=int(meta["dim"]),
         )
+
+    @classmethod
+    def load_vectors(cls, path: Path, *, expect_model: str | None = None, expect_dim: int | None = None,
+                     mmap: bool = False) -> np.ndarray:
+        """Only the vectors of the table at `path` (checked like `load`), without turning its keys and hashes
+        into Python strings: what serving needs of the item table (at 1M items, `load`'s keys and hashes
+        are 2M `str` objects, ≈270 MB while loading, that serving would drop at once)."""
+        try:
+            schema = pq.read_schema(path)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise ArtifactError(f"cannot read vector table {path}: {exc}") from exc
+        meta = _checked_meta(path, schema, expect_model, expect_dim)
+        table = _read(path, [] if _MATRIX in meta else ["vector"])
+        return _vectors(path, table, meta, mmap=mmap)
+
+
+def _read(path: Path, columns: list[str] | None = None) -> pa.Table:
+    try:
+        table = pq.read_table(path, columns=columns)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise ArtifactError(f"cannot read vector table {path}: {exc}") from exc
+    return table
+
+
+def _checked_meta(path: Path, schema: pa.Schema, expect_model: str | None, expect_dim: int | None) -> dict:
+    raw = (schema.metadata or {}).get(_META_KEY)
+    if raw is None:
+        raise ArtifactError(f"{path} has no recsys vector metadata; rebuild it with `recsys build`")
+    meta = json.loads(raw)
+    if expect_model is not None and meta["model"] != expect_model:
+        raise IndexMismatchError(
+            f"{path} holds vectors of model {meta['model']!r}, expected {expect_model!r}; rebuild the index"
+        )
+    if expect_dim is not None and meta["dim"] != expect_dim:
+        raise IndexMismatchError(f"{path} holds {meta['dim']}-d vectors, expected {expect_dim}; rebuild")
+    return meta
+
+
+def _vectors(path: Path, table: pa.Table, meta: dict, *, mmap: bool) -> np.ndarray:
+    """The table's vectors: its `.npy` matrix when the metadata names one (mapped with `mmap`), else its
+    `vector` column."""
+    dim = int(meta["dim"])
+    if _MATRIX in meta:
+        return _load_matrix(path.parent / _plain_name(path, meta[_MATRIX]), table.num_rows, dim, mmap=mmap)
+    col = table.column("vector").combine_chunks()
+    return col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(-1, dim)
 
 
 def _plain_name(path: Path, name: object) -> str:
