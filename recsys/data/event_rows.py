@@ -143,8 +143,9 @@ class EventRows:
             out.append(problem(file, S.TIMESTAMP, early_rule(earliest, fix), early, ts.__getitem__, row))
         return out
 
-    def frame(self) -> pd.DataFrame:
-        """The canonical events frame `normalize_events` makes of the same records."""
+    def frame(self, **extra: list[Any]) -> pd.DataFrame:
+        """The canonical events frame `normalize_events` makes of the same records, followed by the `extra`
+        columns (object dtype; None stays None), built at once rather than added one by one."""
         c = self.columns
         return pd.DataFrame({
             S.USER_ID: pd.Series(c[S.USER_ID], dtype="str"),
@@ -153,4 +154,5 @@ class EventRows:
             S.TIMESTAMP: pd.Series(c[S.TIMESTAMP], dtype="datetime64[us, UTC]"),
             S.RATING: pd.Series(c[S.RATING], dtype="float64"),
             S.TEXT: pd.Series(c[S.TEXT], dtype="str"),
+            **{col: pd.Series(values, dtype=object) for col, values in extra.items()},
         })

@@ -62,13 +62,15 @@ def _replay(result: AppendResult, response: Response) -> EventsAck:
 
 def _checked(raw: list[dict[str, Any]], served: Served, received: pd.Timestamp, settings: Settings
              ) -> tuple[pd.DataFrame, list[Problem]]:
-    """The batch normalised to canonical events, and every problem with it.
+    """The batch normalised to canonical events (followed by campaign_id and event_id), and every problem with it.
 
     The rules run row by row on a small batch (`recsys.data.event_rows`: the same rules and messages, without
     building and scanning frames) and on frames otherwise, or when a value is one the row-wise execution
     leaves to them. An ad impression of a product-less campaign (a headline, a lookalike) may name no
     product, so only the other events are checked against the events schema."""
     campaigns = [r[CAMPAIGN_ID] for r in raw]
+    # Stored beside the canonical columns, never checked by the events schema.
+    extra = {CAMPAIGN_ID: campaigns, EVENT_ID: [r[EVENT_ID] for r in raw]}
     problems = ad_event_problems([c for c in campaigns if c is not None], served.ads, _FILE)
     bounds: dict[str, Any] = dict(
         now=received, max_future_skew=pd.Timedelta(settings.max_future_skew), earliest=EARLIEST_EVENT,
@@ -79,11 +81,13 @@ def _checked(raw: list[dict[str, Any]], served: Served, received: pd.Timestamp, 
     if rows is not None:
         pids = rows.columns[S.PRODUCT_ID]
         problems += rows.subset(_schema_checked(campaigns, pids)).problems(None, _FILE)
-        events = rows.frame()
+        events = rows.frame(**extra)
     else:
         events = normalize_events(pd.DataFrame(raw))
         pids = events[S.PRODUCT_ID].tolist()
         problems += validate_events(events[_schema_checked(campaigns, pids)], None, _FILE)
+        for col, values in extra.items():
+            events[col] = pd.Series(values, dtype=object)
     unknown = [p for p in pids if not is_null(p) and p != "" and served.art.product_position(p) is None]
     if unknown:
         problems.append(Problem(_FILE, S.PRODUCT_ID, f"{len(unknown)} product_id(s) not in the catalogue of "
@@ -121,12 +125,10 @@ def ingest(batch: EventBatch, request: Request, response: Response, tenant: Tena
     events, problems = _checked(raw, tenant.served, received, settings)
     if problems:
         raise DataValidationError(problems)
-    events[CAMPAIGN_ID] = pd.Series([r[CAMPAIGN_ID] for r in raw], dtype=object)
-    events[EVENT_ID] = pd.Series([r[EVENT_ID] for r in raw], dtype=object)
     ack = store.append(tenant.name, events, idempotency=key)
     if ack.replayed:  # the same key committed meanwhile (a concurrent retry)
         return _replay(ack, response)
-    new = events[np.asarray(ack.stored, dtype=bool)]
+    new = events if all(ack.stored) else events[np.asarray(ack.stored, dtype=bool)]
     count_stored(tenant, store, new, ack)
     counter = request.app.state.metrics.events
     for etype, n in Counter(new[S.EVENT_TYPE].tolist()).items():
