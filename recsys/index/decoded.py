@@ -96,6 +96,8 @@ class DecodedVectors:
         return self._decode(self._rows(key))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if copy is False:
+            raise ValueError("item vectors decoded from SQ8 codes exist only as a copy; ask for one (copy=None)")
         out = np.empty(self.shape, np.float32)
         for a in range(0, self.shape[0], _CHUNK):
             out[a : a + _CHUNK] = self[a : a + _CHUNK]

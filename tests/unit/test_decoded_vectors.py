@@ -46,6 +46,8 @@ def test_the_view_selects_rows_as_an_ndarray_of_the_decoded_matrix_would(sq8):
     for bad in (300, -301, np.array([0, 300]), np.ones(5, bool)):
         with pytest.raises(IndexError):
             view[bad]
+    with pytest.raises(ValueError, match="only as a copy"):
+        np.asarray(view, copy=False)
 
 
 def test_decoded_rows_are_within_half_a_quantization_step_and_close_in_cosine(sq8):
