@@ -54,8 +54,12 @@ class Settings(BaseSettings):
     #: engine already runs concurrent calls in parallel and batching measured slower
     #: (`benchmarks/bench_microbatch.py`); it pays where one call has a large fixed cost (a GPU).
     micro_batch_ms: float = Field(0.0, ge=0.0, le=100.0)
-    #: Threadpool size for the plain-`def` (CPU-bound) endpoints; more threads only contend for the GIL.
-    worker_threads: int = Field(8, ge=1, le=256)
+    #: Threadpool size for the plain-`def` (CPU-bound) endpoints, per worker process; more threads only
+    #: contend for the GIL: with 8, 2 workers at 16 connections (100k items, every answer ranked) spent
+    #: 5.4–6.7 ms of CPU per request at p99 145 ms, with 2–4 threads 4.1–4.7 ms at p99 50–77 ms
+    #: (`benchmarks/README.md`, "HTTP service"). A few stay so a slow request (an event batch, a text
+    #: encoding, a PostgreSQL round trip) does not hold up every other one.
+    worker_threads: int = Field(4, ge=1, le=256)
     #: Ad campaigns (.parquet/.jsonl) for a single tenant, or a folder holding `<tenant>.parquet|.jsonl`.
     campaigns: Path | None = None
     #: Ads returned beside organic results when a request does not say (`ads=`); 0 turns ads off.
