@@ -302,6 +302,27 @@ def _item(art: Artifacts, p: int) -> dict[str, object]:
     return {"product_id": str(art.product_ids[p]), "title": str(art.titles[p])}
 
 
+def _per_item(pos: np.ndarray, w: np.ndarray, sent: np.ndarray, kinds: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[str]]]:
+    """Per item, in first-appearance order: its position, summed weight, mean sentiment of the events that
+    have one (NaN when none) and its sorted event types. A history is at most a few thousand rows, so
+    plain loops beat building a frame to group it."""
+    first: dict[int, int] = {}
+    for p in pos.tolist():
+        first.setdefault(p, len(first))
+    slot = np.fromiter((first[p] for p in pos.tolist()), np.int64, len(pos))
+    n = len(first)
+    summed = np.bincount(slot, w, minlength=n)
+    rated = ~np.isnan(sent)
+    count = np.bincount(slot[rated], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, np.bincount(slot[rated], sent[rated], minlength=n) / np.maximum(count, 1), np.nan)
+    types: list[set[str]] = [set() for _ in range(n)]
+    for i, t in zip(slot.tolist(), kinds.tolist(), strict=True):
+        types[i].add(str(t))
+    return np.fromiter(first, np.int64, n), summed, mean, [sorted(t) for t in types]
+
+
 def portrait(user_id: str, history: pd.DataFrame, vector: np.ndarray | None, art: Artifacts,
              *, top: int = 10, params: PortraitParams = PortraitParams(),
              terms: CatalogueTerms | None = None) -> dict[str, object]:
@@ -315,19 +336,17 @@ def portrait(user_id: str, history: pd.DataFrame, vector: np.ndarray | None, art
     clusters, lang = interests_for(art, history, params, terms=terms)
 
     sent = score_events(history)["sentiment"].to_numpy(float)
-    items = pd.DataFrame({"p": pos[on_item], "w": w[on_item], "s": sent[on_item],
-                          "t": history[S.EVENT_TYPE].to_numpy()[on_item]})
-    agg = items.groupby("p", sort=False).agg(w=("w", "sum"), s=("s", "mean"), t=("t", lambda x: sorted(set(x))))
-    idx = agg.index.to_numpy(np.int64)
-    cos = (art.item_vectors[idx] @ vector) if vector is not None and len(agg) else np.zeros(len(agg))
-    agg = agg.assign(c=agg["w"].to_numpy() * cos).sort_values("w", key=np.abs, ascending=False)
+    idx, summed, mean_sent, kinds = _per_item(pos[on_item], w[on_item], sent[on_item],
+                                              history[S.EVENT_TYPE].to_numpy()[on_item])
+    cos = (art.item_vectors[idx] @ vector) if vector is not None and len(idx) else np.zeros(len(idx))
+    order = np.argsort(-np.abs(summed), kind="stable")[:top]  # ties: the item first met in the history first
     past = [
-        {**_item(art, p), "category": str(cats[p]), "events": [verb(t, lang) for t in ts],
-         "weight": round(float(wt), 4), "sentiment": None if np.isnan(s) else round(float(s), 4),
-         "contribution": round(float(c), 4)}
-        for p, ts, wt, s, c in zip(agg.index.tolist(), agg["t"].tolist(), agg["w"].tolist(), agg["s"].tolist(),
-                                   agg["c"].tolist(), strict=True)
-    ][:top]
+        {**_item(art, int(idx[i])), "category": str(cats[idx[i]]), "events": [verb(t, lang) for t in kinds[i]],
+         "weight": round(float(summed[i]), 4),
+         "sentiment": None if np.isnan(mean_sent[i]) else round(float(mean_sent[i]), 4),
+         "contribution": round(float(summed[i] * cos[i]), 4)}
+        for i in order.tolist()
+    ]
 
     positive = on_item & (w > 0)
     cat_w: Counter[str] = Counter()

@@ -251,3 +251,22 @@ def test_api_profile_and_answers_carry_portrait_and_sentiment(tiny_index: Path, 
         ans = client.get("/v1/users/zh_user/recommendations", params={"k": 3, "explain": "true"}).json()
         assert all("sentiment" in x["parts"] for x in ans["results"])
         assert ans["results"][0]["because"].startswith("因为你")
+
+
+def test_per_item_sums_weights_averages_known_sentiments_and_lists_event_types_like_a_groupby():
+    from recsys.explain.portraits import _per_item
+
+    rng = np.random.default_rng(7)
+    pos = rng.integers(0, 12, 200)
+    w = rng.normal(size=200)
+    sent = np.where(rng.random(200) < 0.5, np.nan, rng.uniform(-1, 1, 200))
+    kinds = rng.choice(["view", "cart", "purchase", "review"], 200)
+    sent[pos == 11] = np.nan  # an item none of whose events carries a sentiment
+    idx, summed, mean, types = _per_item(pos, w, sent, kinds)
+    ref = pd.DataFrame({"p": pos, "w": w, "s": sent, "t": kinds}).groupby("p", sort=False).agg(
+        w=("w", "sum"), s=("s", "mean"), t=("t", lambda x: sorted(set(x))))
+    assert idx.tolist() == ref.index.tolist()  # first appearance in the history, never by id
+    np.testing.assert_allclose(summed, ref["w"].to_numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mean, ref["s"].to_numpy(), rtol=1e-12, atol=1e-12, equal_nan=True)
+    assert types == ref["t"].tolist()
+    assert np.isnan(mean[idx == 11]).all()
