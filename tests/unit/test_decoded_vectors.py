@@ -84,12 +84,13 @@ def test_the_view_keeps_the_index_alive():
     np.testing.assert_array_equal(view[np.arange(100)], before)
 
 
-def test_a_build_under_a_memory_budget_serves_vectors_decoded_from_its_sq8_index(tmp_path: Path):
+@pytest.mark.parametrize("ranker", ["blend", "ltr"])
+def test_a_build_under_a_memory_budget_serves_vectors_decoded_from_its_sq8_index(tmp_path: Path, ranker: str):
     products, events = tiny_frames()
     n = len(products)
     # a budget below the float32 vectors (n × 64 × 4 bytes) but above their 8-bit codes (n × 64)
     built = build_index(make_dataset(products, events, "t"), tmp_path / "idx", make_encoder("hashing-64"),
-                        BuildOptions(progress=False, max_memory_bytes=n * 64 * 2))
+                        BuildOptions(progress=False, max_memory_bytes=n * 64 * 2, ranker=ranker))  # type: ignore[arg-type]
     assert built.manifest.index.factory == "SQ8"
     exact = load_artifacts(tmp_path / "idx")
     served = load_artifacts(tmp_path / "idx", mmap=True)
@@ -98,9 +99,11 @@ def test_a_build_under_a_memory_budget_serves_vectors_decoded_from_its_sq8_index
     got = np.asarray(served.item_vectors)
     cos = (got * exact.item_vectors).sum(axis=1) / np.linalg.norm(got, axis=1)
     assert cos.min() > 0.99
+    assert (served.ltr is not None) == (ranker == "ltr")
     rec = Recommender(served)
-    user = str(served.user_ids[0])
-    assert rec.for_user(user, k=3).results and rec.similar_items(str(served.product_ids[0]), k=3).results
+    for user in served.user_ids.tolist():
+        assert rec.for_user(str(user), k=3).results
+    assert rec.similar_items(str(served.product_ids[0]), k=3).results
 
 
 def test_memory_budgets_parse_as_a_command_line_writes_them():
