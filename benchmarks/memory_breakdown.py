@@ -85,7 +85,7 @@ def instrument(steps: Steps) -> None:
 
     for owner, name in ((A, "load_index"), (A, "shared_item_vectors"), (A, "history_slices"),
                         (T, "LiveSignals"), (T, "TextVectors"), (portraits, "catalogue_terms"),
-                        (T, "catalogue_terms"), (T, "make_encoder")):
+                        (T, "version_terms"), (T, "make_encoder")):
         setattr(owner, name, steps.wrap(name, getattr(owner, name)))
     for cls, name in ((VectorTable, "load"), (ItemFeatures, "load"), (A.Manifest, "verify")):
         fn = steps.wrap(f"{cls.__name__}.{name}", getattr(cls, name))
@@ -134,7 +134,8 @@ def sizes(art: Any, served: Any) -> dict[str, float]:
     """Bytes the loaded version's objects hold (MB), the mapped arrays marked as such."""
     feats = art.features
     out: dict[str, float] = {
-        "products frame (deep)": art.products.memory_usage(deep=True).sum() / MiB,
+        "products frame (deep; not held when served)": (0 if art.held_products is None else
+                                                        art.held_products.memory_usage(deep=True).sum()) / MiB,
         "titles": _strings_bytes(art.titles) / MiB,
         "items IdMap ids": _strings_bytes(art.items.ids) / MiB,
         "items IdMap lookup (pd.Index hash table est. 2 × 16 B/id, or sorted hashes)": (

@@ -7,7 +7,7 @@ The bundle is immutable: every derived lookup (id maps, history slices, item fea
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from recsys.config import BlendConfig, parse_config, read_config_file
 from recsys.data import schema as S
@@ -69,7 +70,9 @@ def history_slices(history: pd.DataFrame) -> dict[str, slice]:
 class Artifacts:
     root: Path
     manifest: Manifest
-    products: pd.DataFrame  # catalogue order: row i is position i
+    #: The catalogue frame (row i is position i) when loaded with mmap=False; None when loaded for serving,
+    #: which keeps only the compact columns requests read (`items`, `titles`, `features`): see `products`.
+    held_products: pd.DataFrame | None
     items: IdMap  # product id ↔ catalogue position (a `HashedIdMap`: ids as a numpy StringDType array)
     features: ItemFeatures
     index: VectorIndex
@@ -86,6 +89,31 @@ class Artifacts:
     @property
     def version(self) -> str:
         return self.manifest.version
+
+    @property
+    def products(self) -> pd.DataFrame:
+        """The catalogue frame, row i at position i. A version loaded for serving does not hold it (at a
+        million items its Arrow columns were ~100 MB of each worker's private memory, duplicating `items`
+        and `titles`): it is read from products.parquet on every access, for paths that run rarely."""
+        return self.held_products if self.held_products is not None else self.product_columns(None)
+
+    def product_columns(self, columns: Sequence[str] | None) -> pd.DataFrame:
+        """`columns` (None: all) of the catalogue frame; without a held frame, only they are read."""
+        if self.held_products is not None:
+            return self.held_products if columns is None else self.held_products[list(columns)]
+        with _reading(self.root, FILES["products"]):
+            return pd.read_parquet(self.root / FILES["products"], columns=None if columns is None else list(columns))
+
+    def product_rows(self, positions: np.ndarray) -> pd.DataFrame:
+        """The catalogue frame's rows at `positions` (`products.iloc[positions]`, index included), all
+        columns; without a held frame, read from products.parquet and only these rows converted."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.held_products is not None:
+            return self.held_products.iloc[positions]
+        with _reading(self.root, FILES["products"]):
+            rows = pq.read_table(self.root / FILES["products"]).take(positions).to_pandas()
+        rows.index = pd.RangeIndex(len(self.items))[positions]
+        return rows
 
     @property
     def item_vectors(self) -> np.ndarray:
@@ -159,7 +187,10 @@ def load_artifacts(
 ) -> Artifacts:
     """Load the version `index_dir` points to after verifying every file against its manifest (sizes and
     content hashes, see `Manifest.verify`); refuse a model or dimension mismatch. A damaged file raises
-    `ArtifactError` naming it."""
+    `ArtifactError` naming it.
+
+    `mmap` loads for serving: index and item vectors memory-mapped where their format allows, and the
+    catalogue frame not held once its compact columns exist (`Artifacts.products` reads it on demand)."""
     root = resolve_version(index_dir)
     manifest = Manifest.load(root)
     enc = manifest.encoder
@@ -219,7 +250,7 @@ def load_artifacts(
     return Artifacts(
         root=root,
         manifest=manifest,
-        products=products,
+        held_products=None if mmap else products,
         items=items,
         features=features,
         index=index,

@@ -20,7 +20,7 @@ from recsys.artifacts import POSITION, WEIGHT, Artifacts, load_artifacts
 from recsys.config import BlendConfig
 from recsys.encoders import Encoder, make_encoder, query_engine
 from recsys.errors import IndexMismatchError, UnknownItemError, UnknownUserError
-from recsys.explain.portraits import CatalogueTerms, catalogue_terms, interests_for
+from recsys.explain.portraits import CatalogueTerms, interests_for, version_terms
 from recsys.explain.reasons import because_texts
 from recsys.ranking.base import Filters, Ranked
 from recsys.ranking.factory import make_ranker
@@ -74,7 +74,7 @@ class Recommender:
     def terms(self) -> CatalogueTerms:
         """The catalogue's label terms for interest portraits, tokenized once per loaded version."""
         if self._terms is None:
-            self._terms = catalogue_terms(self.art.products)
+            self._terms = version_terms(self.art)
         return self._terms
 
     @classmethod

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from recsys.artifacts import Artifacts
 from recsys.campaigns.campaign import Campaign
@@ -54,8 +53,8 @@ def landing_positions(c: Campaign, art: Artifacts) -> np.ndarray:
     return np.array([p for p in pos if p is not None], dtype=np.int64)
 
 
-def campaign_copy(c: Campaign, positions: np.ndarray, products: pd.DataFrame) -> AdCopy:
-    rows = products.iloc[positions[:5]] if len(positions) else products.iloc[0:0]
+def campaign_copy(c: Campaign, positions: np.ndarray, art: Artifacts) -> AdCopy:
+    rows = art.product_rows(positions[:5])  # a served version reads these rows from its products file
     landing = [LandingProduct(str(r[S.TITLE] or ""), str(r[S.DESCRIPTION] or ""), str(r[S.BRAND] or ""),
                               str(r[S.CATEGORY] or ""), _float_or_none(r[S.PRICE]))
                for r in rows.to_dict("records")]
@@ -72,7 +71,7 @@ def campaign_vectors(campaigns: Sequence[Campaign], art: Artifacts, encoder: Enc
     problems: list[Problem] = []
     warnings: list[str] = []
     landing = [landing_positions(c, art) for c in campaigns]
-    copies = [campaign_copy(c, pos, art.products) for c, pos in zip(campaigns, landing, strict=True)]
+    copies = [campaign_copy(c, pos, art) for c, pos in zip(campaigns, landing, strict=True)]
     texts = [ad_text(c, cp) if not c.is_lookalike else "" for c, cp in zip(campaigns, copies, strict=True)]
     encoded = encoder.encode([t for t in texts if t], kind="passage") if any(texts) else None
     text_row = {t: i for i, t in enumerate(dict.fromkeys(t for t in texts if t))}

@@ -57,6 +57,7 @@ __all__ = [
     "dominant_brand",
     "item_label_texts",
     "catalogue_terms",
+    "version_terms",
     "cluster_items",
     "interest_clusters",
     "interests_for",
@@ -138,11 +139,21 @@ def _label_terms(text: str) -> list[str]:
     return [t for t in tokenize(text) if not t.isdigit() and t not in _NOT_LABELS]
 
 
+#: The catalogue columns `catalogue_terms` reads.
+TERM_COLUMNS = (S.TITLE, S.CATEGORY, S.BRAND)
+
+
 def catalogue_terms(products: pd.DataFrame) -> CatalogueTerms:
     """`CatalogueTerms` of a catalogue frame. It tokenizes the whole catalogue: callers that answer many
     requests compute it once per loaded version and pass it in (`Recommender.terms`)."""
     return CatalogueTerms.from_texts(item_label_texts(products), products[S.CATEGORY].tolist(),
                                      products[S.BRAND].tolist())
+
+
+def version_terms(art: Artifacts) -> CatalogueTerms:
+    """`catalogue_terms` of a loaded version, reading only the columns it needs (a served version does
+    not hold its catalogue frame: see `Artifacts.products`)."""
+    return catalogue_terms(art.product_columns(TERM_COLUMNS))
 
 
 def cluster_items(vectors: np.ndarray, params: PortraitParams = PortraitParams()) -> np.ndarray:
@@ -295,7 +306,7 @@ def interests_for(art: Artifacts, history: pd.DataFrame, params: PortraitParams 
     """`interest_clusters` of history rows that carry `position` and `weight` (see `recsys.artifacts`)."""
     return interest_clusters(history[POSITION].to_numpy(np.int64), history[WEIGHT].to_numpy(float),
                              history[S.TEXT].fillna("").astype(str).tolist(), art.item_vectors,
-                             terms if terms is not None else catalogue_terms(art.products), art.titles, params)
+                             terms if terms is not None else version_terms(art), art.titles, params)
 
 
 def _item(art: Artifacts, p: int) -> dict[str, object]:
@@ -332,7 +343,7 @@ def portrait(user_id: str, history: pd.DataFrame, vector: np.ndarray | None, art
     w = history[WEIGHT].to_numpy(float)
     on_item = pos >= 0
     cats = art.features.category  # the catalogue's category column, without a new str per product
-    terms = terms if terms is not None else catalogue_terms(art.products)
+    terms = terms if terms is not None else version_terms(art)
     clusters, lang = interests_for(art, history, params, terms=terms)
 
     sent = score_events(history)["sentiment"].to_numpy(float)

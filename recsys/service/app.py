@@ -92,7 +92,7 @@ def _start(app: FastAPI, settings: Settings, store: EventStore | None) -> None:
                                                       settings.answer_cache_lag))
         tenants[name] = Tenant(name, root, served, ads)
         app.state.metrics.set_version(name, served.version)
-        log.info("tenant %s: serving index %s (%d items)", name, served.version, len(served.art.products))
+        log.info("tenant %s: serving index %s (%d items)", name, served.version, len(served.art.items))
     if keyring is None:
         log.warning(OPEN_MODE_WARNING)
     app.state.keyring, app.state.catalogs, app.state.store, app.state.tenants = keyring, catalogs, store, tenants

@@ -35,7 +35,7 @@ from recsys.config import BlendConfig
 from recsys.encoders import Encoder, make_encoder, query_engine
 from recsys.encoders.batching import MicroBatchEncoder
 from recsys.errors import ArtifactError, ConfigError, RecsysError
-from recsys.explain.portraits import CatalogueTerms, catalogue_terms
+from recsys.explain.portraits import CatalogueTerms, version_terms
 from recsys.features.live import LiveSignals
 from recsys.index import resolve_version
 from recsys.index.manifest import MANIFEST_FILE
@@ -91,7 +91,7 @@ class Served:
         """The catalogue's portrait terms, tokenized on first use and shared by every config's recommender."""
         with self._lock:
             if self._terms is None:
-                self._terms = catalogue_terms(self.art.products)
+                self._terms = version_terms(self.art)
             return self._terms
 
     def recommender(self, config: BlendConfig) -> Recommender:

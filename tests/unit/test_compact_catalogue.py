@@ -86,3 +86,26 @@ def test_the_loaded_catalogue_answers_as_before(tiny_index: Path):
     table = VectorTable.load(art.root / FILES["item_vectors"], mmap=True)
     np.testing.assert_array_equal(VectorTable.load_vectors(art.root / FILES["item_vectors"], mmap=True),
                                   table.vectors)
+
+
+def test_a_served_version_reads_its_catalogue_frame_on_demand(tiny_index: Path):
+    """Loaded for serving, a version holds no catalogue frame; what reads one gets the held frame's values."""
+    from recsys.campaigns.campaign import Campaign
+    from recsys.campaigns.vectors import campaign_copy
+    from recsys.data import schema as S
+    from recsys.explain.portraits import TERM_COLUMNS, version_terms
+
+    held, served = load_artifacts(tiny_index), load_artifacts(tiny_index, mmap=True)
+    assert held.held_products is not None and served.held_products is None
+    pd.testing.assert_frame_equal(served.products, held.products)
+    pd.testing.assert_frame_equal(served.product_columns(TERM_COLUMNS), held.product_columns(TERM_COLUMNS))
+    for at in ([3, 0, len(held.items) - 1], [], [2, 2]):
+        pd.testing.assert_frame_equal(served.product_rows(np.array(at)), held.products.iloc[at])
+    a, b = version_terms(served), version_terms(held)
+    assert (a.n_docs, a.df, a.category_df) == (b.n_docs, b.df, b.category_df)
+    for name in ("item_terms", "item_categories", "item_brands"):
+        assert list(getattr(a, name)) == list(getattr(b, name))
+    assert [str(t) for t in served.titles] == held.products[S.TITLE].astype(str).tolist()
+    c = Campaign("c", "cpc", 1.0, headline="h", body="b", landing_product_ids=(str(held.items.ids[1]),))
+    for at in (np.array([1, 4]), np.array([], np.int64)):
+        assert campaign_copy(c, at, served) == campaign_copy(c, at, held)

@@ -71,7 +71,7 @@ def overview(tenant: TenantDep, store: StoreDep) -> OverviewOut:
     art = served.art
     return OverviewOut(
         tenant=tenant.name, index_version=served.version, manifest=manifest_summary(art.manifest),
-        products=len(art.products), users_with_profile=len(art.user_ids),
+        products=len(art.items), users_with_profile=len(art.user_ids),
         campaigns=len(served.ads.campaigns) if served.ads is not None else 0,
         events_stored=store.count(tenant.name),
         evaluation=find_evaluation(tenant.index_root, art.root), audiences=find_audiences(tenant.index_root, art.root))
