@@ -9,9 +9,9 @@ Typical use::
 
 from __future__ import annotations
 
-from recsys.config import BlendConfig, BlendWeights, ProfileConfig, load_config
-from recsys.data.dataset import Dataset, load_dataset, make_dataset
-from recsys.encoders import Encoder, HashingEncoder, make_encoder
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from recsys.errors import (
     ArtifactError,
     ConfigError,
@@ -24,8 +24,13 @@ from recsys.errors import (
     UnknownItemError,
     UnknownUserError,
 )
-from recsys.ranking.base import Filters
-from recsys.recommender import Recommendation, RecommendationList, Recommender
+
+if TYPE_CHECKING:
+    from recsys.config import BlendConfig, BlendWeights, ProfileConfig, load_config
+    from recsys.data.dataset import Dataset, load_dataset, make_dataset
+    from recsys.encoders import Encoder, HashingEncoder, make_encoder
+    from recsys.ranking.base import Filters
+    from recsys.recommender import Recommendation, RecommendationList, Recommender
 
 __version__ = "0.1.0"
 
@@ -35,3 +40,27 @@ __all__ = [
     "Problem", "ProfileConfig", "Recommendation", "RecommendationList", "Recommender", "RecsysError",
     "UnknownItemError", "UnknownUserError", "load_config", "load_dataset", "make_dataset", "make_encoder",
 ]
+
+#: Names imported on first use (PEP 562): importing any `recsys.*` module runs this file, and the
+#: recommender's libraries (pandas, scipy, faiss, numba) cost ~100 MB in a process that needs none of them
+#: (the `recsys serve --workers N` supervisor, which only starts workers).
+_LAZY = {
+    **dict.fromkeys(("BlendConfig", "BlendWeights", "ProfileConfig", "load_config"), "recsys.config"),
+    **dict.fromkeys(("Dataset", "load_dataset", "make_dataset"), "recsys.data.dataset"),
+    **dict.fromkeys(("Encoder", "HashingEncoder", "make_encoder"), "recsys.encoders"),
+    "Filters": "recsys.ranking.base",
+    **dict.fromkeys(("Recommendation", "RecommendationList", "Recommender"), "recsys.recommender"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'recsys' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.markup import escape
@@ -32,7 +32,6 @@ from rich.markup import escape
 from recsys.cli.render import err, print_json, print_results
 from recsys.config import BlendConfig, load_config
 from recsys.errors import RecsysError
-from recsys.ranking.base import Filters
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="recsys: embedding-based recommendations for e-commerce.")
@@ -61,6 +60,14 @@ def _recommender(index: Path, config: Path | None, diversity: float | None = Non
     # The same resolution as the HTTP API's (named configs, experiments and diversity → MMR λ).
     resolved = BlendCatalog().resolve(rec.config, diversity=diversity)
     return rec if resolved.config.id == rec.config.id else rec.with_config(resolved.config)
+
+
+def _filters(**given: Any) -> Any:
+    """`Filters(**given)`, imported here: the ranking package loads the recommender's libraries, which
+    commands that do not rank (`recsys serve`'s supervisor among them) should not carry."""
+    from recsys.ranking.base import Filters
+
+    return Filters(**given)
 
 
 def _emit(answer, as_json: bool, heading: str) -> None:
@@ -165,7 +172,7 @@ def recommend(
 ) -> None:
     """Top-k products for a user, with score parts and reasons."""
     rec = _recommender(index, config, diversity)
-    answer = rec.for_user(user, k, filters=Filters(category=category, min_price=min_price, max_price=max_price),
+    answer = rec.for_user(user, k, filters=_filters(category=category, min_price=min_price, max_price=max_price),
                           exclude_seen=not include_seen, texts=text or (),
                           on_unknown="fallback" if fallback else "raise")
     _emit(answer, as_json, f"Recommendations for user {user}")
@@ -182,7 +189,7 @@ def similar(
 ) -> None:
     """Products similar to one product (text similarity + co-occurrence)."""
     rec = _recommender(index, config)
-    answer = rec.similar_items(item, k, filters=Filters(category=category))
+    answer = rec.similar_items(item, k, filters=_filters(category=category))
     _emit(answer, as_json, f"Similar to {item}")
 
 
@@ -199,7 +206,7 @@ def query(
 ) -> None:
     """Cold start: products for free texts."""
     rec = _recommender(index, config)
-    answer = rec.for_text(texts, k, filters=Filters(category=category, min_price=min_price, max_price=max_price))
+    answer = rec.for_text(texts, k, filters=_filters(category=category, min_price=min_price, max_price=max_price))
     _emit(answer, as_json, "Products for: " + " | ".join(t[:40] for t in texts))
 
 

@@ -7,12 +7,14 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from recsys.cli.render import err
-from recsys.encoders import Encoder
+
+if TYPE_CHECKING:
+    from recsys.encoders import Encoder
 
 __all__ = ["rollback", "build_encoder", "Executor", "DASK_WORK_DIR"]
 

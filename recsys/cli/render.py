@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from recsys.recommender import RecommendationList
+if TYPE_CHECKING:
+    from recsys.recommender import RecommendationList
 
 __all__ = ["out", "err", "print_results", "print_json"]
 

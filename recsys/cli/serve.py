@@ -97,9 +97,7 @@ def serve(
     """Serve recommendations over HTTP (OpenAPI docs at /docs)."""
     import uvicorn
 
-    from recsys.service import Settings, create_app
-    from recsys.service.app import OPEN_MODE_WARNING
-    from recsys.service.settings import is_loopback
+    from recsys.service.settings import OPEN_MODE_WARNING, Settings, is_loopback
 
     if keys is None and not is_loopback(host):
         raise ConfigError(f"refusing to listen on {host} without --keys: an open server is loopback only; "
@@ -120,6 +118,8 @@ def serve(
     if workers > 1:
         _serve_workers(settings, workers, log_level)
         return
+    from recsys.service.app import create_app  # here: a supervisor of workers never builds the app
+
     guard = StartupGuard(create_app(settings))
     server = uvicorn.Server(uvicorn.Config(guard, host=host, port=port, log_level=log_level, access_log=False,
                                            timeout_graceful_shutdown=10))

@@ -10,7 +10,24 @@ reflected in profiles and popularity), `portrait`, `answers` (endpoint logic), `
 
 from __future__ import annotations
 
-from recsys.service.app import create_app
-from recsys.service.settings import Settings
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recsys.service.app import create_app
+    from recsys.service.settings import Settings
 
 __all__ = ["create_app", "Settings"]
+
+
+def __getattr__(name: str) -> Any:
+    """`create_app` and `Settings` on first use: `recsys.service.settings` alone (the `recsys serve`
+    supervisor's need) must not import the app and everything it serves with."""
+    if name == "create_app":
+        from recsys.service.app import create_app
+
+        return create_app
+    if name == "Settings":
+        from recsys.service.settings import Settings
+
+        return Settings
+    raise AttributeError(f"module 'recsys.service' has no attribute {name!r}")

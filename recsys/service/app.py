@@ -44,15 +44,13 @@ from recsys.service.keys import KeyRing
 from recsys.service.metrics import Metrics, MetricsMiddleware
 from recsys.service.replay import AnswerReplay
 from recsys.service.routers import admin, dashboard, events, health, recommend, users
-from recsys.service.settings import Settings, is_loopback
+from recsys.service.settings import OPEN_MODE_WARNING, Settings, is_loopback
 from recsys.service.tenants import Tenant, discover_tenants, load_served
 from recsys.store import EventStore, open_event_store
 
 __all__ = ["create_app", "app_from_env", "check_startup", "OPEN_MODE_WARNING"]
 
 log = logging.getLogger("recsys.service")
-OPEN_MODE_WARNING = ("no --keys given: running OPEN (no API keys, every caller is admin), single tenant, "
-                     "loopback only")
 
 
 def _prepare(settings: Settings) -> tuple[KeyRing | None, dict[str, Path], dict[str, BlendCatalog]]:

@@ -13,9 +13,14 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from recsys.store.postgres import describe, is_postgres_url
+from recsys.store.dsn import describe, is_postgres_url
 
-__all__ = ["Settings", "is_loopback"]
+#: Logged by a server started without API keys (and printed by `recsys serve` before it starts).
+OPEN_MODE_WARNING = ("no --keys given: running OPEN (no API keys, every caller is admin), single tenant, "
+                     "loopback only")
+
+
+__all__ = ["Settings", "is_loopback", "OPEN_MODE_WARNING"]
 
 
 def is_loopback(host: str) -> bool:

@@ -7,18 +7,39 @@ Business logic (the service) talks to `EventStore` only; `open_event_store` pick
 
 from __future__ import annotations
 
-from recsys.store.base import (
-    CAMPAIGN_ID,
-    EVENT_ID,
-    STORED_COLUMNS,
-    AppendResult,
-    EventStore,
-    IdempotencyConflictError,
-    IdempotencyKey,
-)
-from recsys.store.factory import open_event_store
-from recsys.store.postgres import PostgresEventStore
-from recsys.store.sqlite import SQLiteEventStore
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recsys.store.base import (
+        CAMPAIGN_ID,
+        EVENT_ID,
+        STORED_COLUMNS,
+        AppendResult,
+        EventStore,
+        IdempotencyConflictError,
+        IdempotencyKey,
+    )
+    from recsys.store.factory import open_event_store
+    from recsys.store.postgres import PostgresEventStore
+    from recsys.store.sqlite import SQLiteEventStore
 
 __all__ = ["EventStore", "AppendResult", "IdempotencyKey", "IdempotencyConflictError", "SQLiteEventStore",
            "PostgresEventStore", "open_event_store", "STORED_COLUMNS", "CAMPAIGN_ID", "EVENT_ID"]
+
+#: Where each name lives, imported on first use (PEP 562): the backends import pandas and psycopg, which
+#: a process reading only `recsys.store.dsn` (the `recsys serve` supervisor's
+#: settings) should not load.
+_HOME = {**dict.fromkeys(("CAMPAIGN_ID", "EVENT_ID", "STORED_COLUMNS", "AppendResult", "EventStore",
+                          "IdempotencyConflictError", "IdempotencyKey"), "recsys.store.base"),
+         "open_event_store": "recsys.store.factory", "PostgresEventStore": "recsys.store.postgres",
+         "SQLiteEventStore": "recsys.store.sqlite"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'recsys.store' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value

@@ -33,11 +33,11 @@ from typing import Any
 
 import pandas as pd
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from recsys.errors import ArtifactError, ConfigError
+from recsys.errors import ArtifactError
 from recsys.store.base import AppendResult, IdempotencyKey
+from recsys.store.dsn import describe, first_line as _first_line, is_postgres_url
 from recsys.store.rows import ad_frame, conflict, frame, replayed, result_json, rows, tail_frame, us
 
 __all__ = ["PostgresEventStore", "is_postgres_url"]
@@ -90,31 +90,6 @@ _TAIL = ("SELECT user_id, product_id, event_type, ts_us, rating, text, seq, rece
 _LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM recsys_events WHERE tenant = %s"
 #: Larger than any seq (a BIGINT identity).
 _MAX_SEQ = 2**63 - 1
-
-_URL_SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_postgres_url(target: str) -> bool:
-    """Whether an `--events-db` value names a PostgreSQL server rather than a SQLite file."""
-    return target.startswith(_URL_SCHEMES)
-
-
-def describe(dsn: str) -> str:
-    """The DSN as `postgresql://user@host:port/dbname`, without its password, for messages and logs."""
-    try:
-        d = conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError as exc:
-        why = _first_line(exc).replace(dsn, "…")  # libpq quotes the string, password and all
-        raise ConfigError(f"events database is not a valid PostgreSQL connection string: {why}; expected "
-                          "postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME") from None
-    user = f"{d['user']}@" if d.get("user") else ""
-    port = f":{d['port']}" if d.get("port") else ""
-    return f"postgresql://{user}{d.get('host') or 'localhost'}{port}/{d.get('dbname') or ''}"
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
 
 class PostgresEventStore:
     """`EventStore` on PostgreSQL. `dsn`: a `postgresql://` URL or a libpq key=value string; `min_size` and
