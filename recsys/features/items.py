@@ -39,17 +39,22 @@ def popular_order(popularity: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
     return np.lexsort((tiebreak, -np.asarray(popularity))).astype(np.int64)
 
 
+#: Category and brand codes are only compared with each other (filters, match features): int32 holds
+#: any catalogue's count of distinct values at half the memory of int64 (4 MB per array at 1M items).
+CODE = np.int32
+
+
 def _codes(values: pd.Series) -> np.ndarray:
     clean = values.fillna("").astype(str).str.strip()
-    codes = pd.factorize(clean)[0].astype(np.int64)
-    return np.where(clean.to_numpy() == "", -1, codes)
+    codes = pd.factorize(clean)[0].astype(CODE)
+    return np.where(clean.to_numpy() == "", CODE(-1), codes)
 
 
 def _codes_of(distinct: pd.Series, at: np.ndarray) -> np.ndarray:
     """`_codes` of the column whose item i holds `distinct[at[i]]`, computed on the distinct values: the
     same codes (first appearance over the items, −1 when empty)."""
     clean = distinct.fillna("").astype(str).str.strip()
-    out = pd.factorize(pd.factorize(clean)[0][at])[0].astype(np.int64)
+    out = pd.factorize(pd.factorize(clean)[0][at])[0].astype(CODE)
     out[(clean.to_numpy() == "")[at]] = -1
     return out
 
@@ -73,9 +78,9 @@ class ItemFeatures:
     ease: sp.csr_matrix  # EASE item–item weights, top neighbours per history item (`recsys.features.ease`)
     category: np.ndarray  # raw category path strings (filters)
     price: np.ndarray  # float, NaN when unknown
-    category_code: np.ndarray  # int codes of the full category path, −1 when empty
-    top_category_code: np.ndarray  # int codes of the first two category levels
-    brand_code: np.ndarray  # int codes, −1 when empty
+    category_code: np.ndarray  # int32 codes of the full category path, −1 when empty
+    top_category_code: np.ndarray  # int32 codes of the first two category levels
+    brand_code: np.ndarray  # int32 codes, −1 when empty
     log_price: np.ndarray  # log1p(price), NaN when unknown
     age_days: np.ndarray  # days between the item's first event and as_of, NaN when never seen
     tiebreak: np.ndarray  # seeded random rank per item (see `tiebreak_ranks`)
@@ -110,7 +115,7 @@ class ItemFeatures:
             price=price,
             category_code=_codes_of(cats, at),
             top_category_code=_codes_of(top, at),
-            brand_code=_codes(products[S.BRAND]) if S.BRAND in products.columns else np.full(n, -1, np.int64),
+            brand_code=_codes(products[S.BRAND]) if S.BRAND in products.columns else np.full(n, -1, CODE),
             log_price=np.log1p(np.where(price >= 0, price, np.nan)),
             age_days=np.asarray(age_days, dtype=float),
             tiebreak=tb,

@@ -67,6 +67,9 @@ def test_category_codes_computed_per_distinct_path_equal_the_per_item_ones():
     per_item = column.fillna("").astype(str)
     cats = distinct.fillna("").astype(str)
     np.testing.assert_array_equal(I._codes_of(cats, at), I._codes(per_item))
+    assert I._codes_of(cats, at).dtype == I._codes(per_item).dtype == np.int32  # compared only: int32 holds them
+    reference = pd.factorize(per_item.str.strip())[0]  # the int64 computation before codes were int32
+    np.testing.assert_array_equal(I._codes(per_item), np.where(per_item.str.strip().to_numpy() == "", -1, reference))
     top_of = cats.str.split(" > ").str[:2].str.join(" > ")
     np.testing.assert_array_equal(I._codes_of(top_of, at), I._codes(per_item.str.split(" > ").str[:2].str.join(" > ")))
     shared = distinct.to_numpy(dtype=object)[at]
