@@ -4,6 +4,7 @@ user, its candidates) and for evaluation (a batch of users, the whole catalogue)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias, cast
 
@@ -190,13 +191,14 @@ def top_k_order(scores: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
     return order[:k]
 
 
-def select(scores: np.ndarray, k: int, tiebreak: np.ndarray, vectors: np.ndarray,
+def select(scores: np.ndarray, k: int, tiebreak: np.ndarray, vectors: Callable[[np.ndarray], np.ndarray],
            mmr_lambda: float | None) -> np.ndarray:
-    """The shown order: the top k, or with MMR (λ < 1) a diverse k out of the best max(5k, 50)."""
+    """The shown order: the top k, or with MMR (λ < 1) a diverse k out of the best max(5k, 50).
+    `vectors(rows)` gives the vectors of those rows of `scores`, read only when MMR needs them."""
     if mmr_lambda is None or mmr_lambda >= 1.0:
         return top_k_order(scores, k, tiebreak)
     pool = top_k_order(scores, max(k * 5, 50), tiebreak)
-    return pool[mmr_select(scores[pool], vectors[pool], k, mmr_lambda)]
+    return pool[mmr_select(scores[pool], vectors(pool), k, mmr_lambda)]
 
 
 def mmr_select(scores: np.ndarray, vectors: np.ndarray, k: int, lam: float) -> np.ndarray:

@@ -55,8 +55,8 @@ class RankingPipeline:
         if ranker.needs_history and len(request.positive_history) == 0 and self.fallback is not None:
             ranker = self.fallback
         scored = ranker.score(request, items)
-        order = select(scored.scores, k, items.tiebreak[scored.positions], items.vectors[scored.positions],
-                       self.config.mmr_lambda)
+        order = select(scored.scores, k, items.tiebreak[scored.positions],
+                       lambda rows: items.vectors[scored.positions[rows]], self.config.mmr_lambda)
         return Ranked(
             positions=scored.positions[order],
             scores=scored.scores[order],
