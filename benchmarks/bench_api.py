@@ -81,10 +81,25 @@ def raw_request(method: str, path: str, body: object | None = None) -> bytes:
     return head + data
 
 
+def event_batch(rng: random.Random, now: Any, n_items: int, n_users: int) -> dict[str, object]:
+    """One `POST /v1/events` body: 1–20 events, 70% from known users, 30% from a pool of 2,000 new ones
+    (so live state stays bounded), timestamps in the day before `now`."""
+    from datetime import timedelta
+
+    events = []
+    for _ in range(rng.randint(1, 20)):
+        user = f"u{rng.randrange(n_users)}" if rng.random() < 0.7 else f"new{rng.randrange(2000)}"
+        ts = now - timedelta(seconds=rng.randrange(86_000))
+        events.append({"user_id": user, "product_id": f"p{rng.randrange(n_items)}",
+                       "event_type": rng.choice(["view", "click", "cart", "purchase"]),
+                       "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    return {"events": events}
+
+
 def workload(mix: str, n_items: int, n_users: int, seed: int = 0, size: int = 6000) -> tuple[list[bytes], list[str]]:
     """Pre-built raw requests and their kinds. Event batches use known users and a pool of 2,000 new ones
     (live state stays bounded) with timestamps in the last day."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
     rng = random.Random(seed)
     now = datetime.now(UTC)
@@ -107,14 +122,7 @@ def workload(mix: str, n_items: int, n_users: int, seed: int = 0, size: int = 60
         elif kind == "profile":
             reqs.append(raw_request("GET", f"/v1/users/u{rng.randrange(n_users)}/profile"))
         else:
-            events = []
-            for _ in range(rng.randint(1, 20)):
-                user = f"u{rng.randrange(n_users)}" if rng.random() < 0.7 else f"new{rng.randrange(2000)}"
-                ts = now - timedelta(seconds=rng.randrange(86_000))
-                events.append({"user_id": user, "product_id": f"p{rng.randrange(n_items)}",
-                               "event_type": rng.choice(["view", "click", "cart", "purchase"]),
-                               "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%SZ")})
-            reqs.append(raw_request("POST", "/v1/events", {"events": events}))
+            reqs.append(raw_request("POST", "/v1/events", event_batch(rng, now, n_items, n_users)))
         kinds.append(kind)
     return reqs, kinds
 

@@ -20,12 +20,14 @@ import random
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+from bench_api import event_batch  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from recsys.index import Manifest, resolve_version  # noqa: E402
@@ -36,17 +38,7 @@ def batches(n: int, n_items: int, n_users: int = 20_000, seed: int = 0) -> list[
     """Request bodies as `bench_api.workload` builds its event batches."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
-    out = []
-    for _ in range(n):
-        events = []
-        for _ in range(rng.randint(1, 20)):
-            user = f"u{rng.randrange(n_users)}" if rng.random() < 0.7 else f"new{rng.randrange(2000)}"
-            ts = now - timedelta(seconds=rng.randrange(86_000))
-            events.append({"user_id": user, "product_id": f"p{rng.randrange(n_items)}",
-                           "event_type": rng.choice(["view", "click", "cart", "purchase"]),
-                           "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%SZ")})
-        out.append({"events": events})
-    return out
+    return [event_batch(rng, now, n_items, n_users) for _ in range(n)]
 
 
 def main() -> None:

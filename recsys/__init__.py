@@ -9,8 +9,7 @@ Typical use::
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from recsys.errors import (
     ArtifactError,
@@ -24,6 +23,7 @@ from recsys.errors import (
     UnknownItemError,
     UnknownUserError,
 )
+from recsys.lazy import lazy_names
 
 if TYPE_CHECKING:
     from recsys.config import BlendConfig, BlendWeights, ProfileConfig, load_config
@@ -53,14 +53,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'recsys' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_names("recsys", _LAZY, globals())

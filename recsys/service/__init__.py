@@ -10,7 +10,9 @@ reflected in profiles and popularity), `portrait`, `answers` (endpoint logic), `
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from recsys.lazy import lazy_names
 
 if TYPE_CHECKING:
     from recsys.service.app import create_app
@@ -19,15 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["create_app", "Settings"]
 
 
-def __getattr__(name: str) -> Any:
-    """`create_app` and `Settings` on first use: `recsys.service.settings` alone (the `recsys serve`
-    supervisor's need) must not import the app and everything it serves with."""
-    if name == "create_app":
-        from recsys.service.app import create_app
-
-        return create_app
-    if name == "Settings":
-        from recsys.service.settings import Settings
-
-        return Settings
-    raise AttributeError(f"module 'recsys.service' has no attribute {name!r}")
+#: `recsys.service.settings` alone (the `recsys serve` supervisor's need) must not import the app and
+#: everything it serves with.
+__getattr__, __dir__ = lazy_names("recsys.service", {"create_app": "recsys.service.app",
+                                                     "Settings": "recsys.service.settings"}, globals())

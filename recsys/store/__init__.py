@@ -7,8 +7,9 @@ Business logic (the service) talks to `EventStore` only; `open_event_store` pick
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from recsys.lazy import lazy_names
 
 if TYPE_CHECKING:
     from recsys.store.base import (
@@ -36,10 +37,4 @@ _HOME = {**dict.fromkeys(("CAMPAIGN_ID", "EVENT_ID", "STORED_COLUMNS", "AppendRe
          "SQLiteEventStore": "recsys.store.sqlite"}
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'recsys.store' has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names("recsys.store", _HOME, globals())
