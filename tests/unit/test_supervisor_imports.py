@@ -53,5 +53,5 @@ def test_the_tokenizer_drops_bm25s_own_stopwords():
 
     from recsys.text import tokenize as T
 
-    assert T._EN_STOP == frozenset(bm25s.stopwords.STOPWORDS_EN)
-    assert T._ZH_STOP == frozenset(bm25s.stopwords.STOPWORDS_CHINESE)
+    assert frozenset(bm25s.stopwords.STOPWORDS_EN) == T._EN_STOP
+    assert frozenset(bm25s.stopwords.STOPWORDS_CHINESE) == T._ZH_STOP
