@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,8 +18,8 @@ from recsys.index.base import SearchResult, VectorIndex
 from recsys.index.choose import IndexSpec
 from recsys.index.decoded import SQ8Codes
 
-__all__ = ["FaissIndex", "BuildStats", "set_search_threads", "mmap_flags", "search_threads", "build_threads",
-           "index_bytes", "train_sample", "add_batched", "EF_CONSTRUCTION", "ADD_BATCH"]
+__all__ = ["FaissIndex", "BuildStats", "set_search_threads", "on_search_threads", "mmap_flags", "search_threads",
+           "build_threads", "index_bytes", "train_sample", "add_batched", "EF_CONSTRUCTION", "ADD_BATCH"]
 
 #: HNSW candidate-list size while linking the graph (faiss's default, stated so a build records it): larger
 #: gives a slightly better graph (recall at a given efSearch) for a proportionally slower build.
@@ -30,10 +31,33 @@ ADD_BATCH = 65_536
 Progress = Callable[[int, int], None]
 
 
+#: The OpenMP thread count `set_search_threads` asked for (None: OpenMP's default, every core).
+_search_threads: int | None = None
+#: Per calling thread: the count applied to it (`seen`) and how many `search_threads` blocks it is inside.
+_local = threading.local()
+
+
 def set_search_threads(n: int) -> None:
     """Single online queries run best on one OpenMP thread: for one query the OpenMP fan-out costs more
-    than it saves (two threads measured half the single-query QPS of one thread)."""
-    faiss.omp_set_num_threads(max(1, n))
+    than it saves (two threads measured half the single-query QPS of one thread).
+
+    OpenMP keeps its thread count per calling thread, so the count is also applied to every other thread
+    the first time it calls faiss through this module (`on_search_threads`): a server's request threads
+    would otherwise run each single-query search and SQ decode on every core and spin-wait between
+    calls (1M items: 5.1 CPU ms per recommendation on a worker thread vs 2.2 ms with one thread)."""
+    global _search_threads
+    _search_threads = max(1, n)
+    faiss.omp_set_num_threads(_search_threads)
+    _local.seen = _search_threads
+
+
+def on_search_threads() -> None:
+    """Give the calling thread the count of `set_search_threads` (once per thread and count; nothing
+    inside a `search_threads` block, nor before any count was set)."""
+    n = _search_threads
+    if n is not None and getattr(_local, "seen", None) != n and not getattr(_local, "scoped", 0):
+        faiss.omp_set_num_threads(n)
+        _local.seen = n
 
 
 def mmap_flags(factory: str) -> int:
@@ -94,12 +118,14 @@ class BuildStats:
 
 @contextmanager
 def search_threads(n: int) -> Iterator[None]:
-    """Run a block with `n` OpenMP threads, then restore the previous setting."""
+    """Run a block with `n` OpenMP threads in the calling thread, then restore the previous setting."""
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(max(1, n))
+    _local.scoped = getattr(_local, "scoped", 0) + 1
     try:
         yield
     finally:
+        _local.scoped -= 1
         faiss.omp_set_num_threads(before)
 
 
@@ -166,6 +192,7 @@ class FaissIndex(VectorIndex):
 
     def search(self, queries: np.ndarray, k: int) -> SearchResult:
         q = self._check_queries(queries)
+        on_search_threads()
         if len(self) == 0:
             return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
         scores, ids = self._index.search(q, k)
@@ -197,7 +224,7 @@ class FaissIndex(VectorIndex):
         n, d = int(storage.ntotal), int(storage.d)
         trained = faiss.vector_to_array(storage.sq.trained).astype(np.float32)
         view = np.asarray(_Borrowed(self, int(storage.codes.data()), (n, d), "|u1"))
-        return SQ8Codes(view, trained[:d], trained[d:], storage.sa_decode, owner=self)
+        return SQ8Codes(view, trained[:d], trained[d:], _decoder(storage), owner=self)
 
     @classmethod
     def load(cls, path: Path, spec: IndexSpec, *, mmap: bool = False) -> FaissIndex:
@@ -213,6 +240,15 @@ class FaissIndex(VectorIndex):
         except RuntimeError as exc:
             raise ArtifactError(f"cannot read FAISS index {path}: {exc}; rebuild it with `recsys build`") from exc
         return cls(index, spec)
+
+
+def _decoder(storage: faiss.Index) -> Callable[[np.ndarray], np.ndarray]:
+    """`storage.sa_decode` on the calling thread's search threads (faiss decodes rows in parallel)."""
+    def decode(codes: np.ndarray) -> np.ndarray:
+        on_search_threads()
+        return storage.sa_decode(codes)
+
+    return decode
 
 
 class _Borrowed:
