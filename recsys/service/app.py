@@ -46,7 +46,7 @@ from recsys.service.replay import AnswerReplay
 from recsys.service.routers import admin, dashboard, events, health, recommend, users
 from recsys.service.settings import OPEN_MODE_WARNING, Settings, is_loopback
 from recsys.service.tenants import Tenant, discover_tenants, load_served
-from recsys.store import EventStore, open_event_store
+from recsys.store import EventStore, local_reads, open_event_store
 
 __all__ = ["create_app", "app_from_env", "check_startup", "OPEN_MODE_WARNING"]
 
@@ -94,6 +94,7 @@ def _start(app: FastAPI, settings: Settings, store: EventStore | None) -> None:
     if keyring is None:
         log.warning(OPEN_MODE_WARNING)
     app.state.keyring, app.state.catalogs, app.state.store, app.state.tenants = keyring, catalogs, store, tenants
+    app.state.inline_reads = local_reads(store) if settings.inline_reads is None else settings.inline_reads
     app.state.ready = True
 
 

@@ -5,8 +5,10 @@ runs in the threadpool."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import anyio
 import pandas as pd
@@ -21,7 +23,7 @@ from recsys.service.tenants import Tenant
 from recsys.store import AppendResult, EventStore
 
 __all__ = ["CallerDep", "AdminDep", "TenantDep", "StoreDep", "CatalogDep", "SettingsDep", "check_k", "sync_events",
-           "count_stored"]
+           "count_stored", "read_endpoint"]
 
 log = logging.getLogger("recsys.service")
 
@@ -105,6 +107,29 @@ async def _settings(request: Request) -> Settings:
 StoreDep = Annotated[EventStore, Depends(_store)]
 CatalogDep = Annotated[BlendCatalog, Depends(_catalog)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def read_endpoint(body: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """A read endpoint from its plain body (ranking: CPU-bound, no waiting on anything but local reads):
+    run on the event loop when the service ranks inline (`Settings.inline_reads`, kept in
+    `app.state.inline_reads`), else in the threadpool as FastAPI runs a plain `def` endpoint. FastAPI
+    reads the body's signature (parameters, dependencies, validation); the body must take
+    `request: Request`."""
+
+    @functools.wraps(body)
+    async def endpoint(*args: P.args, **kwargs: P.kwargs) -> R:
+        request = kwargs["request"]
+        if not isinstance(request, Request):
+            raise TypeError(f"read endpoint {body.__name__} must take `request: Request`")
+        if getattr(request.app.state, "inline_reads", False):
+            return body(*args, **kwargs)
+        return await anyio.to_thread.run_sync(functools.partial(body, *args, **kwargs))
+
+    return endpoint
 
 
 def check_k(k: int, settings: Settings) -> int:

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recsys.online.cache import SeqCache
-from recsys.store.sqlite import SQLiteEventStore
+from recsys.store.base import local_reads
 
 __all__ = ["AnswerReplay", "offer", "Offer", "ReplayCache"]
 
@@ -153,7 +153,7 @@ class AnswerReplay:
         if made.user_id is not None:
             store = state.store
             try:
-                if isinstance(store, SQLiteEventStore):  # a local WAL read: never waits on a writer
+                if local_reads(store):  # e.g. a SQLite WAL read: never waits on a writer
                     seq = store.user_last_seq(kept.tenant, made.user_id)
                 else:
                     seq = await anyio.to_thread.run_sync(store.user_last_seq, kept.tenant, made.user_id)

@@ -20,19 +20,21 @@ if TYPE_CHECKING:
         EventStore,
         IdempotencyConflictError,
         IdempotencyKey,
+        local_reads,
     )
     from recsys.store.factory import open_event_store
     from recsys.store.postgres import PostgresEventStore
     from recsys.store.sqlite import SQLiteEventStore
 
 __all__ = ["EventStore", "AppendResult", "IdempotencyKey", "IdempotencyConflictError", "SQLiteEventStore",
-           "PostgresEventStore", "open_event_store", "STORED_COLUMNS", "CAMPAIGN_ID", "EVENT_ID"]
+           "PostgresEventStore", "open_event_store", "STORED_COLUMNS", "CAMPAIGN_ID", "EVENT_ID",
+           "local_reads"]
 
 #: Where each name lives, imported on first use (PEP 562): the backends import pandas and psycopg, which
 #: a process reading only `recsys.store.dsn` (the `recsys serve` supervisor's
 #: settings) should not load.
 _HOME = {**dict.fromkeys(("CAMPAIGN_ID", "EVENT_ID", "STORED_COLUMNS", "AppendResult", "EventStore",
-                          "IdempotencyConflictError", "IdempotencyKey"), "recsys.store.base"),
+                          "IdempotencyConflictError", "IdempotencyKey", "local_reads"), "recsys.store.base"),
          "open_event_store": "recsys.store.factory", "PostgresEventStore": "recsys.store.postgres",
          "SQLiteEventStore": "recsys.store.sqlite"}
 

@@ -33,7 +33,7 @@ from recsys.data import schema as S
 from recsys.errors import RecsysError
 
 __all__ = ["EventStore", "AppendResult", "IdempotencyKey", "IdempotencyConflictError", "SEQ", "CAMPAIGN_ID",
-           "EVENT_ID", "RECEIVED_AT", "STORED_COLUMNS"]
+           "EVENT_ID", "RECEIVED_AT", "STORED_COLUMNS", "local_reads"]
 
 SEQ: Final = "seq"
 #: Optional column of appended frames: the ad campaign an impression/click belongs to.
@@ -128,3 +128,10 @@ class EventStore(Protocol):
     def count(self, tenant: str) -> int: ...
 
     def close(self) -> None: ...
+
+
+def local_reads(store: EventStore) -> bool:
+    """Whether the store's reads are local and never wait on a writer (a backend that says so with a true
+    `local_reads` attribute: SQLite in WAL mode), so a server may read it on its event loop; a store behind
+    a network round trip (PostgreSQL) is read in a thread."""
+    return getattr(store, "local_reads", False) is True

@@ -72,6 +72,9 @@ _MAX_SEQ = 2**63 - 1
 
 
 class SQLiteEventStore:
+    #: Reads are local and never wait on a writer (WAL mode): `recsys.store.base.local_reads`.
+    local_reads = True
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.is_dir():

@@ -18,15 +18,18 @@ from .test_http_contract import CheckedClient
 TS = "2024-03-01T00:00:00Z"
 
 
-@pytest.fixture()
-def client(tiny_index: Path, tmp_path: Path):
+@pytest.fixture(params=[None, False], ids=["reads-on-loop", "reads-in-threads"])
+def client(request: pytest.FixtureRequest, tiny_index: Path, tmp_path: Path):
+    """The same API whichever way reads run (`Settings.inline_reads`: None ranks on the event loop with
+    SQLite, False in the threadpool)."""
     cfg = tmp_path / "blends.json"
     cfg.write_text(json.dumps({
         "configs": {"base": {}, "pop": {"weights": {"cosine": 0.0, "cooc": 0.0, "popularity": 1.0}}},
         "experiments": {"exp": {"arms": {"a": "base", "b": "pop"}}}}))
     settings = Settings(index=tiny_index, events_db=tmp_path / "ev.db", config=cfg, max_k=20,
-                        max_body_bytes=20_000, max_events_per_batch=50)
+                        max_body_bytes=20_000, max_events_per_batch=50, inline_reads=request.param)
     with CheckedClient(create_app(settings)) as c:
+        assert c.app.state.inline_reads is (request.param is None)
         yield c
 
 

@@ -1,6 +1,7 @@
 """Recommendations: for a user, similar to an item, and cold start from texts.
 
-Plain `def` endpoints: ranking is CPU-bound, so FastAPI runs them in its threadpool, off the event loop.
+Ranking is CPU-bound: the GET endpoints rank on the event loop or in the threadpool as the settings say
+(`recsys.service.deps.read_endpoint`); free-text requests encode, and always run in the threadpool.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from recsys.service.answers import (
     render,
     similar_to_item,
 )
-from recsys.service.deps import CatalogDep, SettingsDep, StoreDep, TenantDep, check_k
+from recsys.service.deps import CatalogDep, SettingsDep, StoreDep, TenantDep, check_k, read_endpoint
 from recsys.service.replay import Offer, offer
 from recsys.service.schemas import RecommendationsOut, TextRequest, error_responses
 from recsys.service.settings import Settings
@@ -62,6 +63,7 @@ def _offer(request: Request, served: Served, resolved: Resolved, q: UserQuery | 
 
 
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut, responses=error_responses(404))
+@read_endpoint
 def user_recommendations(
     request: Request, user_id: UserId, tenant: TenantDep, store: StoreDep, catalog: CatalogDep, settings: SettingsDep,
     k: K = 10,
@@ -89,6 +91,7 @@ def user_recommendations(
 
 
 @router.get("/items/{product_id}/similar", response_model=RecommendationsOut, responses=error_responses(404))
+@read_endpoint
 def similar_items(
     request: Request, product_id: Annotated[str, Path(min_length=1, max_length=256)], tenant: TenantDep,
     catalog: CatalogDep, settings: SettingsDep, k: K = 10,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from recsys.service.answers import portrait_key, user_portrait
-from recsys.service.deps import CatalogDep, SettingsDep, StoreDep, TenantDep
+from recsys.service.deps import CatalogDep, SettingsDep, StoreDep, TenantDep, read_endpoint
 from recsys.service.replay import Offer, offer
 from recsys.service.schemas import ProfileOut, error_responses
 
@@ -15,6 +15,7 @@ router = APIRouter(prefix="/v1", tags=["users"], responses=error_responses(401, 
 
 
 @router.get("/users/{user_id}/profile", response_model=ProfileOut, responses=error_responses(404))
+@read_endpoint
 def profile(request: Request, user_id: Annotated[str, Path(min_length=1, max_length=256)], tenant: TenantDep,
             store: StoreDep, catalog: CatalogDep, settings: SettingsDep,
             top: Annotated[int, Query(ge=1, le=100)] = 10) -> ProfileOut:
