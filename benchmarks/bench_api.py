@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,30 @@ def server_cpu_s(pid: int) -> float:
     return total
 
 
+def connections_per_worker(pid: int, port: int) -> list[int]:
+    """Established connections on `port` held by each process of the server, most first: wrk opens its
+    connections once and keeps them, so how the workers happened to accept them bounds what each serves."""
+    import psutil
+
+    counts = []
+    for p in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        try:
+            conns = p.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        n = sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
+        if n:
+            counts.append(n)
+    return sorted(counts, reverse=True)
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(steal, total) CPU ticks of the machine so far (/proc/stat): on a virtual machine the hypervisor's
+    share of the level (`cpu_steal_share`) says how much of the cores the server and wrk did not get."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 def start_server(index: Path, tmp: Path, *extra: str, code: Path | None = None) -> tuple[subprocess.Popen, int, Any]:
     """`recsys serve` on a free loopback port (events in ``tmp``/ev.db, log in ``tmp``/serve.log), once ready.
     `code`: a checkout whose `recsys` package to run (another commit's, to compare), default this one."""
@@ -368,8 +393,16 @@ def main() -> None:
         for c in (int(x) for x in args.levels.split(",")):
             if args.client == "wrk":  # warm-up first, so the CPU counted below is the timed run's only
                 wrk_load.wrk_level(port, paths, c, args.warmup)
-                cpu0 = server_cpu_s(proc.pid)
+                cpu0, ticks0 = server_cpu_s(proc.pid), cpu_ticks()
+                split: list[int] = []
+                timer = threading.Timer(args.duration / 2, lambda out=split: out.extend(
+                    connections_per_worker(proc.pid, port)))
+                timer.start()
                 row = {"concurrency": c, **wrk_load.wrk_level(port, paths, c, args.duration)}
+                timer.cancel()
+                ticks1 = cpu_ticks()
+                row["connections_per_process"] = split
+                row["cpu_steal_share"] = round((ticks1[0] - ticks0[0]) / max(ticks1[1] - ticks0[1], 1), 3)
             else:
                 asyncio.run(level("127.0.0.1", port, paths, c, args.warmup, 0.0, args.max_requests))
                 cpu0 = server_cpu_s(proc.pid)
@@ -386,7 +419,9 @@ def main() -> None:
             row["caches_one_worker_since_start"] = cache_shares(port)
             results.append(row)
             print(json.dumps({**{k: row[k] for k in ("concurrency", "rps", "latency_ms", "errors")},
-                              "rss_total_mb": mem["total"], "pss_total_mb": mem["pss_total"]}), file=sys.stderr)
+                              "rss_total_mb": mem["total"], "pss_total_mb": mem["pss_total"],
+                              **{k: row[k] for k in ("connections_per_process", "cpu_steal_share") if k in row}}),
+                  file=sys.stderr)
     finally:
         stop_server(proc)
         log.close()
