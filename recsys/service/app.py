@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import multiprocessing
 import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -151,17 +152,29 @@ def create_app(settings: Settings, *, store: EventStore | None = None) -> FastAP
     return app
 
 
-def stop_with_supervisor(poll_s: float = 1.0) -> threading.Thread:
-    """Stop this worker (SIGTERM to itself: uvicorn's graceful shutdown) once the process that started it
-    is gone. A supervisor killed with -9 cannot stop its workers, and they would go on serving its port and
-    holding their memory with nobody left to stop or restart them."""
-    parent = os.getppid()
+def supervisor_pid() -> int:
+    """The pid of the process that started this one: the `multiprocessing` parent recorded at spawn (a worker
+    that starts slowly may already have been handed to init when it asks), else the current parent."""
+    parent = multiprocessing.parent_process()
+    return parent.pid if parent is not None and parent.pid is not None else os.getppid()
+
+
+def stop_with_supervisor(poll_s: float = 1.0, *, parent: int | None = None,
+                         stop: Callable[[], None] | None = None) -> threading.Thread:
+    """Stop this worker (`stop`, default SIGTERM to itself: uvicorn's graceful shutdown) once its supervisor
+    (`parent`, default `supervisor_pid()`) is no longer its parent. A supervisor killed with -9 cannot stop
+    its workers, and they would go on serving its port and holding their memory with nobody left to stop
+    or restart them."""
+    watched = supervisor_pid() if parent is None else parent
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == watched:
             time.sleep(poll_s)
-        log.warning("the supervisor (pid %d) is gone: worker %d stops", parent, os.getpid())
-        os.kill(os.getpid(), signal.SIGTERM)
+        log.warning("the supervisor (pid %d) is gone: worker %d stops", watched, os.getpid())
+        if stop is None:
+            os.kill(os.getpid(), signal.SIGTERM)
+        else:
+            stop()
 
     thread = threading.Thread(target=watch, name="recsys-supervisor-watch", daemon=True)
     thread.start()
