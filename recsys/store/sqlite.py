@@ -5,6 +5,13 @@ before `append` returns, and an acknowledged event survives SIGKILL or power los
 own connection per thread (WAL lets them read while one writer commits); the writer connection is
 serialised by a lock. All SQL is parameterised.
 
+Writers in several processes (`recsys serve --workers N` on one database) queue on an exclusive `flock`
+of `<database>-writer.lock` before `BEGIN IMMEDIATE`, so a waiting writer wakes the moment the previous
+one commits. Without it they meet at SQLite's own write lock, whose busy handler polls with sleeps of
+1 to 100 ms: under a steady event stream those sleeps, not the commits, made the tail latency of every
+worker's event batches (and left the cores idle while writers slept). The busy timeout stays as the
+fallback for writers that do not take the file lock (another program on the same database).
+
 Exactly-once (see `recsys.store.base`): a partial UNIQUE index on (tenant, event_id) makes the database
 itself refuse a second copy of an identified event, and each row is inserted with `ON CONFLICT DO
 NOTHING`, which skips only such uniqueness conflicts (a NOT NULL violation still fails the whole batch).
@@ -15,8 +22,12 @@ Databases created before these existed get the column, index and table on open.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -85,7 +96,12 @@ class SQLiteEventStore:
         self._all_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._writer = self._connect()
-        with self._write_lock:
+        try:
+            self._lock_fd = os.open(f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise ArtifactError(f"cannot create the writer lock beside events database {self.path}: {exc}; pass "
+                                "another --events-db") from exc
+        with self._writing():
             self._writer.executescript(_SCHEMA)
             cols = {r[1] for r in self._writer.execute("PRAGMA table_info(events)").fetchall()}
             if CAMPAIGN_ID not in cols:
@@ -107,6 +123,16 @@ class SQLiteEventStore:
             self._all.append(conn)
         return conn
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The writer connection, held by this thread and, through the lock file, by this process alone."""
+        with self._write_lock:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # blocks without the GIL
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
@@ -120,7 +146,7 @@ class SQLiteEventStore:
         batch = rows(tenant, events, received)
         if not batch and idempotency is None:
             return AppendResult(0, None, None, now)
-        with self._write_lock:
+        with self._writing():
             cur = self._writer.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
@@ -211,3 +237,7 @@ class SQLiteEventStore:
             conns, self._all = self._all, []
         for conn in conns:
             conn.close()
+        with self._write_lock:
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)
+                self._lock_fd = -1

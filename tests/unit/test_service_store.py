@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -87,3 +89,21 @@ def test_sql_injection_in_values_is_just_data(store: SQLiteEventStore):
 def test_missing_folder_is_a_clear_error(tmp_path: Path):
     with pytest.raises(ArtifactError, match="does not exist"):
         SQLiteEventStore(tmp_path / "nope" / "ev.db")
+
+
+def test_writers_of_other_processes_queue_on_the_writer_lock_file(store: SQLiteEventStore, tmp_path: Path):
+    """Another process holding `<db>-writer.lock` (here: this test, through its own open file) makes `append`
+    wait for it, instead of meeting it at SQLite's lock, whose busy handler polls with sleeps."""
+    done = threading.Event()
+    with open(tmp_path / "ev.db-writer.lock", "r+b") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        writer = threading.Thread(target=lambda: (store.append("t", _events()), done.set()))
+        writer.start()
+        assert not done.wait(0.5), "append did not wait for the other writer's lock"
+        assert store.count("t") == 0
+        fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+        assert done.wait(30)
+    writer.join()
+    assert store.count("t") == 3
+    with open(tmp_path / "ev.db-writer.lock", "r+b") as other:  # and it let go of the lock after committing
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
