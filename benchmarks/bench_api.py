@@ -299,12 +299,16 @@ async def _client(host: str, port: int, paths: list[bytes], stop_at: float, budg
             writer.write(paths[i])
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
-            length = 0
+            length, close = 0, False
             for line in head.split(b"\r\n"):
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
+                close = close or line.lower() == b"connection: close"
             await reader.readexactly(length)
             out.append((i, time.perf_counter() - t0, status))
+            if close:  # the server asked for a new connection (a worker evening out its share), as wrk does
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
     finally:
         writer.close()
 

@@ -136,6 +136,7 @@ def serve(
 def _serve_workers(settings: Settings, workers: int, log_level: str) -> None:
     """`workers` uvicorn processes behind one socket, each building the app from the `RECSYS_*` environment
     (`recsys.service.app:app_from_env`; uvicorn starts workers from an import string, not an app object).
+    They even out their connections through a board file in a temporary folder (`recsys.service.balance`).
 
     Start-up errors keep their exit codes: everything a worker would refuse (keys, configs, the event store,
     every index, verified) is checked here first (`check_startup`, in a child process: see `_check_apart`),
@@ -143,18 +144,26 @@ def _serve_workers(settings: Settings, workers: int, log_level: str) -> None:
     others (uvicorn's supervisor), and `serve` then exits 4 pointing at the log, which holds that worker's
     error."""
     import os
+    import tempfile
 
     from uvicorn import Config
     from uvicorn.main import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
+    from recsys.service.balance import BOARD_ENV, CountedHttpToolsProtocol, create_board
+
     _check_apart(settings)
     os.environ.update(settings.environ())
     os.environ["RECSYS_LOG_LEVEL"] = log_level
-    config = Config("recsys.service.app:app_from_env", factory=True, host=settings.host, port=settings.port,
-                    workers=workers, log_level=log_level, access_log=False, timeout_graceful_shutdown=10)
-    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
-    supervisor.run()
+    with tempfile.TemporaryDirectory(prefix="recsys-serve-") as tmp:
+        board = Path(tmp) / "balance"
+        create_board(board, 2 * workers)
+        os.environ[BOARD_ENV] = str(board)
+        config = Config("recsys.service.app:app_from_env", factory=True, host=settings.host, port=settings.port,
+                        workers=workers, log_level=log_level, access_log=False, timeout_graceful_shutdown=10,
+                        http=CountedHttpToolsProtocol)
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor.run()
     failed = [p.pid for p in supervisor.processes if p.exitcode == STARTUP_FAILURE]
     if failed:
         raise ArtifactError(f"worker process(es) {failed} failed to start; their error is in the log above")

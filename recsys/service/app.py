@@ -33,6 +33,7 @@ from recsys.index import set_search_threads
 from recsys.online.cache import AnswerCache
 from recsys.service.ads import AdsSource
 from recsys.service.answers import answer_log
+from recsys.service.balance import BOARD_ENV, Balance
 from recsys.service.body import BodyGuard
 from recsys.service.errors import (
     http_error_handler,
@@ -184,9 +185,14 @@ def stop_with_supervisor(poll_s: float = 1.0, *, parent: int | None = None,
 def app_from_env() -> FastAPI:
     """The app for one worker of `recsys serve --workers N` (a uvicorn factory): `Settings` from `RECSYS_*`,
     and the log level `serve` was given from `RECSYS_LOG_LEVEL` (a worker is a fresh interpreter). The
-    worker stops when its supervisor does (`stop_with_supervisor`)."""
+    worker stops when its supervisor does (`stop_with_supervisor`), and balances its connections with the
+    other workers through the supervisor's board (`recsys.service.balance`)."""
     level = os.environ.get("RECSYS_LOG_LEVEL")
     if level:
         logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop_with_supervisor()
-    return create_app(Settings())  # `index` comes from RECSYS_INDEX
+    app = create_app(Settings())  # `index` comes from RECSYS_INDEX
+    board = os.environ.get(BOARD_ENV)
+    if board:  # outermost: it may close the connection after any response, the guard's refusals included
+        app.add_middleware(Balance, board_path=board, on_shed=app.state.metrics.shed.inc)
+    return app

@@ -32,6 +32,9 @@ class Metrics:
                                 "before for the same still-valid cached answer", ["tenant"], registry=self.registry)
         self.reloads = Counter("recsys_index_reloads_total", "Index reload attempts by outcome",
                                ["tenant", "outcome"], registry=self.registry)
+        self.shed = Counter("recsys_connections_shed_total", "Keep-alive connections this worker closed after a "
+                            "response because it held more than its share of all workers' connections",
+                            registry=self.registry)
 
     def watch_caches(self, tenants: Callable[[], Mapping[str, Any]]) -> None:
         """Export the hits and misses of every tenant's answer, user-state and portrait caches,

@@ -7,6 +7,7 @@ which worker answered a scrape: the test goes on until it has seen both."""
 from __future__ import annotations
 
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -124,3 +125,60 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path):
             raise AssertionError("the port still answers after the supervisor and its workers are gone")
         except httpx.TransportError:
             pass
+
+
+def _established(pid: int, port: int) -> list[int]:
+    """Established connections on `port` held by each worker process of the server `pid`."""
+    import psutil
+
+    counts = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            conns = child.net_connections(kind="tcp")
+        except psutil.Error:  # the resource tracker, or a process that ended meanwhile
+            continue
+        n = sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
+        if n:
+            counts.append(n)
+    return sorted(counts)
+
+
+def _get(sock: socket.socket, path: str) -> bool:
+    """One keep-alive GET on `sock`; True when the server asked to close the connection."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += sock.recv(65536)
+    return re.search(rb"(?i)\r\nconnection: *close", head) is not None
+
+
+@pytest.mark.slow
+def test_workers_even_out_keep_alive_connections_opened_in_one_burst(tmp_path: Path):
+    """8 keep-alive connections opened at once (as wrk or a proxy's pool does) end up 4 and 4, whichever
+    worker accepted them: a worker over its share answers with `Connection: close`, the client reconnects."""
+    root = tmp_path / "index"
+    _build(root)
+    with server(root, tmp_path, "--workers", "2") as (base, proc):
+        port = int(base.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 60
+        while len(_children(proc.pid)) < 3:  # two workers and multiprocessing's resource tracker
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.1)
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+        try:
+            while _established(proc.pid, port) != [4, 4]:
+                assert time.monotonic() < deadline, f"connections stayed split {_established(proc.pid, port)}"
+                for i, s in enumerate(socks):
+                    if _get(s, "/healthz"):
+                        s.close()
+                        socks[i] = socket.create_connection(("127.0.0.1", port))
+                time.sleep(0.05)
+        finally:
+            for s in socks:
+                s.close()
+        # each worker exports how many it closed (the one that answers this scrape may have closed none)
+        assert re.search(r"(?m)^recsys_connections_shed_total \d", _scrape(base))
