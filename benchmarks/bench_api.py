@@ -9,7 +9,8 @@ hashing encoder at 384 dimensions (MiniLM's width; the encoder itself is not wha
 the real server as a subprocess, and drives it with a closed-loop keep-alive HTTP/1.1 client (asyncio,
 one connection per simulated client) at each concurrency level. `--mix recommend`: 80% user
 recommendations (k=10) for known users, 20% similar items; `--mix mixed`: 50% user recommendations, 15%
-similar items, 10% free-text queries, 10% portraits, 15% event batches. `--workers W` runs `recsys serve
+similar items, 10% free-text queries, 10% portraits, 15% event batches; `--mix events`: event batches
+only (1-20 events each, as in the mixed load). `--workers W` runs `recsys serve
 --workers W`. The load generator runs on the same cores as the server (stated in the result). Bounded:
 each level runs `--duration` seconds or `--max-requests`. Writes RPS and p50/p95/p99 per level (and per
 route) and the server's memory per process (RSS, PSS, USS; see `server_rss_mb`) with machine info and
@@ -105,7 +106,8 @@ def workload(mix: str, n_items: int, n_users: int, seed: int = 0, size: int = 60
     rng = random.Random(seed)
     now = datetime.now(UTC)
     shares = {"recommend": [("user", .8), ("similar", .2)],
-              "mixed": [("user", .5), ("similar", .15), ("query", .1), ("profile", .1), ("events", .15)]}[mix]
+              "mixed": [("user", .5), ("similar", .15), ("query", .1), ("profile", .1), ("events", .15)],
+              "events": [("events", 1.0)]}[mix]
     reqs, kinds = [], []
     for _ in range(size):
         r, acc, kind = rng.random(), 0.0, shares[-1][0]
@@ -369,7 +371,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--pool", type=int, default=6000,
                     help="Distinct pre-built requests drawn at random (fewer: more repeats, so more cache hits).")
-    ap.add_argument("--mix", choices=["recommend", "mixed"], default="recommend")
+    ap.add_argument("--mix", choices=["recommend", "mixed", "events"], default="recommend")
     ap.add_argument("--ranker", choices=["auto", "blend", "ltr"], default="auto",
                     help="The build's --ranker when the index is built here (auto: what a plain build serves).")
     ap.add_argument("--client", choices=["wrk", "python"], default="wrk" if wrk_load.available() else "python",
