@@ -24,6 +24,7 @@ import math
 from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from recsys.data import schema as S
@@ -145,14 +146,22 @@ class EventRows:
 
     def frame(self, **extra: list[Any]) -> pd.DataFrame:
         """The canonical events frame `normalize_events` makes of the same records, followed by the `extra`
-        columns (object dtype; None stays None), built at once rather than added one by one."""
+        columns (object dtype; None stays None), built at once from arrays rather than column by column
+        (a Series per column costs more than the few values in it)."""
         c = self.columns
         return pd.DataFrame({
-            S.USER_ID: pd.Series(c[S.USER_ID], dtype="str"),
-            S.PRODUCT_ID: pd.Series(c[S.PRODUCT_ID], dtype="str"),
-            S.EVENT_TYPE: pd.Series(c[S.EVENT_TYPE], dtype="str"),
-            S.TIMESTAMP: pd.Series(c[S.TIMESTAMP], dtype="datetime64[us, UTC]"),
-            S.RATING: pd.Series(c[S.RATING], dtype="float64"),
-            S.TEXT: pd.Series(c[S.TEXT], dtype="str"),
-            **{col: pd.Series(values, dtype=object) for col, values in extra.items()},
+            S.USER_ID: pd.array(c[S.USER_ID], dtype="str"),
+            S.PRODUCT_ID: pd.array(c[S.PRODUCT_ID], dtype="str"),
+            S.EVENT_TYPE: pd.array(c[S.EVENT_TYPE], dtype="str"),
+            S.TIMESTAMP: pd.array(c[S.TIMESTAMP], dtype="datetime64[us, UTC]"),
+            S.RATING: np.array(c[S.RATING], dtype="float64"),
+            S.TEXT: pd.array(c[S.TEXT], dtype="str"),
+            **{col: _objects(values) for col, values in extra.items()},
         })
+
+
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    """An object array of exactly these values (`np.array` would nest sequences or guess a dtype)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out

@@ -85,10 +85,10 @@ class LiveSignals:
     def apply(self, events: pd.DataFrame) -> int:
         """Count canonical events (distinct user × item, strongest type weight); return items touched."""
         pos = self._items.rows(events[S.PRODUCT_ID])
-        w = events[S.EVENT_TYPE].map(self._weights).fillna(0.0).to_numpy(float)
+        weights = [self._weights.get(t, 0.0) for t in events[S.EVENT_TYPE].tolist()]
         touched: set[int] = set()
         with self._lock:
-            for user, p, weight in zip(events[S.USER_ID].tolist(), pos.tolist(), w.tolist(), strict=True):
+            for user, p, weight in zip(events[S.USER_ID].tolist(), pos.tolist(), weights, strict=True):
                 if p < 0 or weight <= 0:
                     continue
                 prev = self._best.get((user, p), 0.0)

@@ -8,6 +8,7 @@ Both backends keep times as integer microseconds since the epoch (UTC) and read 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -35,24 +36,40 @@ def us(ts: pd.Timestamp) -> int:
     return int(ts.value // 1000)
 
 
+def _missing(v: object) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
+
+
 def _optional(events: pd.DataFrame, col: str) -> list[str | None]:
     if col not in events.columns:
         return [None] * len(events)
-    return [None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
-            for v in events[col].astype(object)]
+    return [None if _missing(v) else str(v) for v in events[col].tolist()]
+
+
+def _micros(ts: pd.Series) -> list[int]:
+    """Each time as integer microseconds since the epoch, floored like `us` (whatever the column's unit)."""
+    values = ts.array
+    if not isinstance(values, pd.arrays.DatetimeArray):
+        return [us(t) for t in ts]
+    unit = values.unit
+    ticks = np.asarray(values.view("i8"))
+    if unit == "ns":
+        return (ticks // 1000).tolist()
+    return (ticks * {"s": 1_000_000, "ms": 1000, "us": 1}[unit]).tolist()
 
 
 def rows(tenant: str, events: pd.DataFrame, received_us: int) -> list[Row]:
     """The canonical frame as insertable rows. A missing user id stays None, so the database's NOT NULL
-    refuses the batch instead of storing a made-up id."""
-    pids = events[S.PRODUCT_ID].astype(object).where(events[S.PRODUCT_ID].notna(), None)
-    ratings = events[S.RATING].astype(float)
+    refuses the batch instead of storing a made-up id. Read column by column as plain Python values (a
+    service batch is a few events, where per-column pandas operations would cost more than the rows)."""
     return [
-        (tenant, u if isinstance(u, str) else None, None if p is None or p == "" else str(p), str(t), us(ts),
-         None if np.isnan(r) else float(r), str(x or ""), received_us, c, e)
-        for u, p, t, ts, r, x, c, e in zip(events[S.USER_ID], pids, events[S.EVENT_TYPE], events[S.TIMESTAMP],
-                                           ratings, events[S.TEXT].fillna(""), _optional(events, CAMPAIGN_ID),
-                                           _optional(events, EVENT_ID), strict=True)
+        (tenant, u if isinstance(u, str) else None, None if _missing(p) or p == "" else str(p), str(t), ts,
+         None if _missing(r) else float(r), "" if _missing(x) else str(x or ""), received_us, c, e)
+        for u, p, t, ts, r, x, c, e in zip(events[S.USER_ID].tolist(), events[S.PRODUCT_ID].tolist(),
+                                           events[S.EVENT_TYPE].tolist(), _micros(events[S.TIMESTAMP]),
+                                           events[S.RATING].tolist(), events[S.TEXT].tolist(),
+                                           _optional(events, CAMPAIGN_ID), _optional(events, EVENT_ID),
+                                           strict=True)
     ]
 
 
