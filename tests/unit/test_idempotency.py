@@ -120,9 +120,13 @@ def test_an_old_database_without_event_ids_is_migrated_on_open(tmp_path: Path):
 
 # --- the HTTP API -----------------------------------------------------------------------------------------
 
-@pytest.fixture()
-def client(tiny_index: Path, tmp_path: Path):
-    with CheckedClient(create_app(Settings(index=tiny_index, events_db=tmp_path / "ev.db"))) as c:
+@pytest.fixture(params=[None, False], ids=["checks-on-loop", "all-in-threads"])
+def client(request: pytest.FixtureRequest, tiny_index: Path, tmp_path: Path):
+    """Both ways a batch runs: checked and counted on the event loop with only the write in the threadpool
+    (SQLite's default), or every step in the threadpool (`inline_reads=False`, as with PostgreSQL)."""
+    settings = Settings(index=tiny_index, events_db=tmp_path / "ev.db", inline_reads=request.param)
+    with CheckedClient(create_app(settings)) as c:
+        assert c.app.state.inline_reads is (request.param is None)
         yield c
 
 
