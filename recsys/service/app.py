@@ -87,7 +87,7 @@ def _start(app: FastAPI, settings: Settings, store: EventStore | None) -> None:
         ads = AdsSource.for_tenant(settings.campaigns, name, relevance_floor=settings.ads_relevance_floor,
                                    min_percentile=settings.ads_min_percentile)
         served = load_served(root, name, store, ads=ads, sync_interval=settings.sync_interval,
-                             micro_batch_ms=settings.micro_batch_ms,
+                             micro_batch_ms=settings.micro_batch_ms, query_cache_texts=settings.query_cache_texts,
                              answer_cache=AnswerCache(settings.answer_cache_size, settings.answer_cache_ttl,
                                                       settings.answer_cache_lag))
         tenants[name] = Tenant(name, root, served, ads)

@@ -113,12 +113,17 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def read_endpoint(body: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
+def read_endpoint(body: Callable[P, R], *, first_in_thread: Callable[P, object] | None = None
+                  ) -> Callable[P, Coroutine[Any, Any, R]]:
     """A read endpoint from its plain body (ranking: CPU-bound, no waiting on anything but local reads):
     run on the event loop when the service ranks inline (`Settings.inline_reads`, kept in
     `app.state.inline_reads`), else in the threadpool as FastAPI runs a plain `def` endpoint. FastAPI
     reads the body's signature (parameters, dependencies, validation); the body must take
-    `request: Request`."""
+    `request: Request`.
+
+    `first_in_thread` (same arguments, result ignored) is a step that may wait or hold the CPU without the
+    interpreter (encoding texts): when the body runs on the loop, it runs before it in the threadpool;
+    otherwise the body alone runs there and does that work itself."""
 
     @functools.wraps(body)
     async def endpoint(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -126,6 +131,8 @@ def read_endpoint(body: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
         if not isinstance(request, Request):
             raise TypeError(f"read endpoint {body.__name__} must take `request: Request`")
         if getattr(request.app.state, "inline_reads", False):
+            if first_in_thread is not None:
+                await anyio.to_thread.run_sync(functools.partial(first_in_thread, *args, **kwargs))
             return body(*args, **kwargs)
         return await anyio.to_thread.run_sync(functools.partial(body, *args, **kwargs))
 

@@ -34,6 +34,7 @@ from recsys.artifacts import Artifacts, load_artifacts
 from recsys.config import BlendConfig
 from recsys.encoders import Encoder, make_encoder, query_engine
 from recsys.encoders.batching import MicroBatchEncoder
+from recsys.encoders.cached import QUERIES, CachedEncoder
 from recsys.errors import ArtifactError, ConfigError, RecsysError
 from recsys.explain.portraits import CatalogueTerms, version_terms
 from recsys.features.live import LiveSignals
@@ -111,7 +112,7 @@ class Served:
 
 def load_served(root: Path, tenant: str, store: EventStore, *, expect: Served | None = None,
                 ads: AdsSource | None = None, sync_interval: float = 1.0, micro_batch_ms: float = 0.0,
-                answer_cache: AnswerCache | None = None) -> Served:
+                query_cache_texts: int = 0, answer_cache: AnswerCache | None = None) -> Served:
     """Load (which verifies every file against the manifest), check and warm one index version; replay
     events committed after it was built, up to the store's last seq, where its feed starts.
 
@@ -133,6 +134,8 @@ def load_served(root: Path, tenant: str, store: EventStore, *, expect: Served | 
         art.manifest.encoder.name, engine=query_engine(art.manifest.encoder.engine))
     if expect is None and micro_batch_ms > 0:
         encoder = MicroBatchEncoder(encoder, max_wait_s=micro_batch_ms / 1000)
+    if expect is None and query_cache_texts > 0:
+        encoder = CachedEncoder(encoder, capacity=query_cache_texts, kinds=QUERIES)
     if encoder.dim != art.manifest.encoder.dim:
         raise ArtifactError(f"encoder {encoder.name} gives {encoder.dim}-d vectors, index holds "
                             f"{art.manifest.encoder.dim}-d; rebuild the index")

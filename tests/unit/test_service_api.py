@@ -69,6 +69,18 @@ def test_similar_items_and_cold_start(client: TestClient):
     assert known.json()["strategy"] == "personal"
 
 
+def test_query_texts_reach_the_encoder_once_per_worker(client: TestClient):
+    """A text request's texts are encoded once whether its ranking runs on the loop or in a thread (ranking
+    and ads ask for them); the same texts again are answered identically from the remembered vectors."""
+    encoder = client.app.state.tenants["default"].served.encoder
+    body = {"texts": [" gps running watch ", "coffee"], "k": 3}
+    first = client.post("/v1/recommendations", json=body)
+    misses = encoder.misses
+    assert first.status_code == 200 and misses == 2  # "gps running watch" (stripped) and "coffee"
+    again = client.post("/v1/recommendations", json=body)
+    assert again.json()["results"] == first.json()["results"] and encoder.misses == misses and encoder.hits > 0
+
+
 def test_unknowns_are_404_with_a_hint(client: TestClient):
     r = client.get("/v1/users/nobody/recommendations")
     assert r.status_code == 404 and "POST /v1/recommendations" in r.json()["hint"]

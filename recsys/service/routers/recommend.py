@@ -1,11 +1,13 @@
 """Recommendations: for a user, similar to an item, and cold start from texts.
 
 Ranking is CPU-bound: the GET endpoints rank on the event loop or in the threadpool as the settings say
-(`recsys.service.deps.read_endpoint`); free-text requests encode, and always run in the threadpool.
+(`recsys.service.deps.read_endpoint`); free-text requests encode their texts in the threadpool first (the
+encoder remembers query vectors, so the ranking's own encode calls are then hits).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated
 
@@ -108,9 +110,19 @@ def similar_items(
     return render(answer, resolved, tenant.name, explain=explain, log=settings.log_answers, ads=matched)
 
 
+def _encode_texts(body: TextRequest, request: Request, tenant: TenantDep, store: StoreDep, catalog: CatalogDep,
+                  settings: SettingsDep) -> None:
+    """The request's texts as the ranking asks for them: stripped (a text query, a user's fallback) and, for a
+    user, also as sent (the user's profile)."""
+    texts = {v for raw in body.texts if raw.strip() for v in ((raw, raw.strip()) if body.user_id else (raw.strip(),))}
+    if texts:
+        tenant.served.encoder.encode(sorted(texts), kind="query")
+
+
 @router.post("/recommendations", response_model=RecommendationsOut, responses=error_responses(413))
-def text_recommendations(body: TextRequest, tenant: TenantDep, store: StoreDep, catalog: CatalogDep,
-                         settings: SettingsDep) -> Response:
+@functools.partial(read_endpoint, first_in_thread=_encode_texts)
+def text_recommendations(body: TextRequest, request: Request, tenant: TenantDep, store: StoreDep,
+                         catalog: CatalogDep, settings: SettingsDep) -> Response:
     """Cold start: `{"texts": [...]}` ranks by the texts; `{"user_id": ...}` (optionally with texts) answers
     for the user, falling back to the texts and then to popular items when the user is unknown."""
     served = tenant.served
