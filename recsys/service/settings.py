@@ -74,8 +74,9 @@ class Settings(BaseSettings):
     #: a PostgreSQL round trip would hold up every other request, so there they stay in the threadpool.
     #: Each threadpool hop hands the request between threads, and on a virtual machine every hand-off
     #: wakes a vCPU: 1M items, one worker, 8 connections, every answer ranked, 4.5–4.8 CPU ms per
-    #: request on the loop vs 8.0–8.4 ms through the threadpool (207–218 vs 87–101 req/s). Text
-    #: queries and event batches always run in the threadpool (the encoder and the writes release the GIL).
+    #: request on the loop vs 8.0–8.4 ms through the threadpool (207–218 vs 87–101 req/s). With it, text
+    #: queries encode and event batches write in the threadpool (both release the GIL there) and do the
+    #: rest on the loop; without it they run wholly in the threadpool.
     inline_reads: bool | None = None
     #: Ad campaigns (.parquet/.jsonl) for a single tenant, or a folder holding `<tenant>.parquet|.jsonl`.
     campaigns: Path | None = None
