@@ -184,11 +184,19 @@ def filter_mask(
 
 
 def top_k_order(scores: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
-    """Indices of the k best scores, best first; equal scores in `tiebreak` order (ascending)."""
+    """Indices of the k best scores, best first; equal scores in `tiebreak` order (ascending).
+
+    Only the scores at least as good as the k-th best (ties included) are sorted: the same k as sorting all
+    of them, found in linear time (a user's co-occurrence row can hold tens of thousands of items)."""
     if len(scores) == 0:
         return np.zeros(0, np.int64)
-    order = np.lexsort((tiebreak, -scores))
-    return order[:k]
+    neg = -np.asarray(scores)
+    if 0 < k < len(neg):
+        kth = np.partition(neg, k - 1)[k - 1]
+        if not np.isnan(kth):  # NaN sorts last: with fewer than k numbers, sort them all
+            keep = np.flatnonzero(neg <= kth)
+            return keep[np.lexsort((tiebreak[keep], neg[keep]))][:k]
+    return np.lexsort((tiebreak, neg))[:k]
 
 
 def select(scores: np.ndarray, k: int, tiebreak: np.ndarray, vectors: Callable[[np.ndarray], np.ndarray],

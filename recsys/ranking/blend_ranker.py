@@ -20,6 +20,7 @@ from recsys.ranking.blend import (
     blend_scores,
     filter_mask,
     summed_history,
+    top_k_order,
 )
 
 __all__ = ["BlendRanker", "SOURCES"]
@@ -98,8 +99,7 @@ class BlendRanker:
             for source, scores in (("cooc", products.cooc), ("ease", products.ease)):
                 positive = scores.data > 0
                 ids, vals = scores.indices[positive], scores.data[positive]
-                best = np.lexsort((items.tiebreak[ids], -vals))[: cfg.extra_candidates]
-                found.add(ids[best], source)
+                found.add(ids[top_k_order(vals, cfg.extra_candidates, items.tiebreak[ids])], source)
         found.add(items.popular[: cfg.extra_candidates], "popular")
         return found
 

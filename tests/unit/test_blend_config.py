@@ -32,6 +32,18 @@ def test_top_k_order_ties():
     assert top_k_order(np.array([1.0, 1.0]), 2, tiebreak=np.array([5, 3])).tolist() == [1, 0]
 
 
+@pytest.mark.parametrize("n, k", [(1, 1), (5, 3), (300, 50), (5000, 50), (40, 40), (40, 100)])
+def test_top_k_order_is_the_first_k_of_a_full_sort(n: int, k: int):
+    """The partial selection picks exactly what sorting every score picks: many ties (scores on a coarse
+    grid) across the k-th place, ties broken by `tiebreak`, NaN last."""
+    rng = np.random.default_rng(n * 7 + k)
+    for _ in range(20):
+        scores = rng.integers(0, 6, n).astype(np.float64) / 5
+        scores[rng.random(n) < 0.1] = np.nan
+        tiebreak = rng.permutation(n)
+        assert top_k_order(scores, k, tiebreak).tolist() == np.lexsort((tiebreak, -scores))[:k].tolist()
+
+
 def test_mmr_prefers_a_different_item_second():
     vecs = np.array([[1, 0], [0.99, 0.14], [0, 1]], np.float32)
     scores = np.array([1.0, 0.95, 0.8])

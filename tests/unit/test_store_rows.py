@@ -43,7 +43,8 @@ def test_rows_turn_missing_values_into_null_and_times_into_floored_microseconds(
 
 
 def test_rows_of_a_frame_without_the_optional_columns_and_with_object_timestamps() -> None:
-    frame = _frame(pd.Series(pd.to_datetime(TIMES, utc=True, format="ISO8601"), dtype=object)).drop(columns=[CAMPAIGN_ID, EVENT_ID])
+    stamps = pd.Series(pd.to_datetime(TIMES, utc=True, format="ISO8601"), dtype=object)
+    frame = _frame(stamps).drop(columns=[CAMPAIGN_ID, EVENT_ID])
     out = rows("t", frame, 1)
     assert [r[8:] for r in out] == [(None, None)] * 3
     assert [r[4] for r in out] == [us(pd.Timestamp(t)) for t in TIMES]
