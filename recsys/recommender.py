@@ -67,6 +67,10 @@ class Recommender:
         self.config = config or artifacts.config
         self.live = live
         self.ranker = make_ranker(artifacts.features, artifacts.index, self.config, model=artifacts.ltr, live=live)
+        # Item-to-item queries search with the parameters the build tuned for them (the same ranker otherwise).
+        item_index = artifacts.index.with_search_params(artifacts.manifest.index.item_search_params)
+        self.item_ranker = self.ranker if item_index is artifacts.index else make_ranker(
+            artifacts.features, item_index, self.config, model=artifacts.ltr, live=live)
         self._encoder = encoder
         self._terms = terms
 
@@ -169,7 +173,7 @@ class Recommender:
         if pos is None:
             raise UnknownItemError(f"product {product_id!r} is not in index {self.art.version}'s catalogue")
         filters = filters.excluding([pos])
-        ranked = self.ranker.rank(
+        ranked = self.item_ranker.rank(
             self.art.item_vectors[pos], k=k, filters=filters, history_pos=np.array([pos]), history_w=np.ones(1)
         )
         return self._answer(ranked, "item", None, None)

@@ -160,6 +160,9 @@ def index_stage(plan: BuildPlan, enc: EncodedData, feats: FeatureSet, options: B
         n_queries=max(1, options.recall_queries), seed=options.seed))
     log(f"chose {tuned.spec.factory} {tuned.spec.search_params} over {tuned.n_unique:,} unique vectors: "
         f"recall@10 {tuned.recall_at_10:.3f}, {tuned.qps:,.0f} single-query QPS")
+    if tuned.item_search_params:
+        log(f"item-to-item queries (similar items): {tuned.item_search_params}, recall@10 "
+            f"{tuned.item_recall_at_10:.3f}")
     return IndexStage(tuned.index, tuned.spec.factory, tuned.spec.search_params, tuned.recall_at_10, len(queries),
                       time.perf_counter() - t, tuned)
 

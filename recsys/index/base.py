@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,11 @@ class VectorIndex(ABC):
 
     @abstractmethod
     def save(self, path: Path) -> None: ...
+
+    def with_search_params(self, params: Mapping[str, int]) -> VectorIndex:
+        """This index searched with other search-time parameters (efSearch, nprobe), sharing its data; the
+        index itself is left as it is. Without parameters to apply (an exact scan), the index itself."""
+        return self
 
     def _check_queries(self, queries: np.ndarray) -> np.ndarray:
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)

@@ -9,6 +9,7 @@ fixes that and shrinks the index; `DedupedIndex` expands the hits again, so call
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,10 @@ class DedupedIndex(VectorIndex):
 
     def __len__(self) -> int:
         return self.groups.n
+
+    def with_search_params(self, params: Mapping[str, int]) -> VectorIndex:
+        inner = self.inner.with_search_params(params)
+        return self if inner is self.inner else DedupedIndex(inner, self.groups)
 
     def search(self, queries: np.ndarray, k: int) -> SearchResult:
         q = self._check_queries(queries)

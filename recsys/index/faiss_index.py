@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -191,12 +191,22 @@ class FaissIndex(VectorIndex):
         return index_bytes(self._index)
 
     def search(self, queries: np.ndarray, k: int) -> SearchResult:
+        return self._search(queries, k, None)
+
+    def _search(self, queries: np.ndarray, k: int, params: faiss.SearchParameters | None) -> SearchResult:
         q = self._check_queries(queries)
         on_search_threads()
         if len(self) == 0:
             return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
-        scores, ids = self._index.search(q, k)
+        scores, ids = self._index.search(q, k, params=params)
         return scores, ids.astype(np.int64, copy=False)
+
+    def with_search_params(self, params: Mapping[str, int]) -> VectorIndex:
+        """A view searching with `params` per call (faiss `SearchParameters`), so the index's own parameters,
+        which other threads search with, never change; the index itself when they are its own."""
+        if not params or dict(params) == self.spec.search_params:
+            return self
+        return _SearchView(self, dict(params))
 
     def save(self, path: Path) -> None:
         faiss.write_index(self._index, str(path))
@@ -259,3 +269,35 @@ class _Borrowed:
     def __init__(self, owner: object, address: int, shape: tuple[int, int], typestr: str = "<f4") -> None:
         self.owner = owner
         self.__array_interface__ = {"shape": shape, "typestr": typestr, "data": (address, True), "version": 3}
+
+
+def _search_parameters(index: faiss.Index, params: dict[str, int]) -> faiss.SearchParameters:
+    """faiss's per-call parameters for `index` (HNSW: efSearch; IVF: nprobe)."""
+    if isinstance(index, faiss.IndexHNSW) and set(params) <= {"efSearch"}:
+        out = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs
+        out.efSearch = int(params["efSearch"])
+        return out
+    if isinstance(faiss.try_extract_index_ivf(index), faiss.IndexIVF) and set(params) <= {"nprobe"}:
+        ivf = faiss.SearchParametersIVF()
+        ivf.nprobe = int(params["nprobe"])
+        return ivf
+    raise ArtifactError(f"search parameters {params} do not apply to a {type(index).__name__} index; "
+                        "rebuild the index version")
+
+
+class _SearchView(VectorIndex):
+    """A `FaissIndex` searched with other parameters (see `FaissIndex.with_search_params`)."""
+
+    def __init__(self, base: FaissIndex, params: dict[str, int]) -> None:
+        self.base, self.params = base, params
+        self.kind, self.dim = base.kind, base.dim
+        self._params = _search_parameters(base._index, params)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def search(self, queries: np.ndarray, k: int) -> SearchResult:
+        return self.base._search(queries, k, self._params)
+
+    def save(self, path: Path) -> None:
+        raise ArtifactError("a search view has no data of its own to save; save the index it views")

@@ -54,7 +54,9 @@ class TrialInfo(_Frozen):
 
     factory: str
     search_params: dict[str, int] = {}
-    stage: str  # "sample" (family choice on a sample) or "full" (parameter ladder on the built index)
+    #: "sample" (family choice on a sample), "full" (parameter ladder on the built index) or "items" (the
+    #: ladder for item-to-item queries).
+    stage: str
     n: int
     recall_at_10: float
     qps: float
@@ -88,6 +90,10 @@ class IndexInfo(_Frozen):
     #: Bytes the index file holds, and the OpenMP threads it was built on.
     bytes: int | None = None
     build_threads: int | None = None
+    #: Search parameters for item-to-item queries (similar items), tuned for `target_recall` on catalogue
+    #: items as queries; empty (older manifests, exact indexes): `search_params`.
+    item_search_params: dict[str, int] = {}
+    item_recall_at_10: float | None = None
 
 
 class DataInfo(_Frozen):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,3 +95,28 @@ def test_resolve_version_errors_say_how_to_fix(tmp_path):
         resolve_version(tmp_path / "missing")
     with pytest.raises(ArtifactError, match="no index"):
         resolve_version(tmp_path)
+
+
+@pytest.mark.parametrize("factory, key, low", [("HNSW32,SQ8", "efSearch", 4), ("IVF64,Flat", "nprobe", 1)])
+def test_a_search_view_searches_with_its_parameters_and_leaves_the_index_alone(clustered, factory, key, low):
+    from recsys.index import DedupedIndex
+    from recsys.index.dedupe import group_identical
+
+    index = FaissIndex.build(clustered, IndexSpec(factory, {key: 256 if key == "efSearch" else 64}, len(clustered)))
+    queries = clustered[:50]
+    wide = index.search(queries, 100)
+    view = index.with_search_params({key: low})
+    narrow = view.search(queries, 100)
+    assert index.spec.search_params[key] != low and np.array_equal(index.search(queries, 100)[1], wide[1])
+    index.apply_search_params({key: low})
+    assert np.array_equal(narrow[1], index.search(queries, 100)[1])  # as if the index searched with them
+    index.apply_search_params({key: 256 if key == "efSearch" else 64})
+    assert not np.array_equal(narrow[1], wide[1])
+    assert index.with_search_params({}) is index and index.with_search_params(index.spec.search_params) is index
+    deduped = DedupedIndex(index, group_identical(clustered))
+    assert np.array_equal(deduped.with_search_params({key: low}).search(queries, 100)[1], narrow[1])
+    assert ExactIndex(clustered).with_search_params({key: low}).search(queries, 5)[1].shape == (50, 5)
+    with pytest.raises(ArtifactError, match="do not apply"):
+        index.with_search_params({"nprobe" if key == "efSearch" else "efSearch": 4})
+    with pytest.raises(ArtifactError, match="no data of its own"):
+        view.save(Path("unused"))

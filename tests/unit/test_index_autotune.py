@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from recsys.index import DedupedIndex, FaissIndex, TuneOptions, measure_recall, tune_index
-from recsys.index.autotune import Trial, projected_qps, tuning_fields
-from recsys.index.choose import HNSW_LIMIT, candidate_specs, estimate_bytes, ivf_nlist
+from recsys.index.autotune import Trial, _item_walk, projected_qps, tuning_fields
+from recsys.index.choose import HNSW_LIMIT, IndexSpec, candidate_specs, estimate_bytes, ivf_nlist
 from recsys.index.manifest import IndexInfo
 
 
@@ -69,9 +69,13 @@ def test_large_catalogue_meets_target_with_an_approximate_index(clustered, budge
     tuned = tune_index(clustered, queries, opts)
     assert tuned.spec.factory != "Flat" and tuned.target_met and tuned.recall_at_10 >= 0.95
     assert budget is None or "SQ8" in tuned.spec.factory
-    assert {t.stage for t in tuned.trials} == {"sample", "full"}
-    final = tuned.trials[-1]
+    assert {t.stage for t in tuned.trials} <= {"sample", "full", "items"}
+    final = [t for t in tuned.trials if t.stage == "full"][-1]
     assert final.factory == tuned.spec.factory and final.search_params == tuned.spec.search_params
+    # Item queries never search wider than profile queries; without a cheaper value they share the index's.
+    key, value = next(iter(tuned.spec.search_params.items()))
+    assert all(t.search_params[key] < value for t in tuned.trials if t.stage == "items")
+    assert (tuned.item_search_params == {}) is (tuned.item_recall_at_10 is None)
     # The recorded recall is what the index really achieves on those queries.
     assert measure_recall(tuned.index, clustered, queries) == pytest.approx(tuned.recall_at_10, abs=1e-4)
 
@@ -85,3 +89,19 @@ def test_tuning_fields_fit_the_manifest(clustered, tmp_path):
     assert info.groups_file == "index.groups.npy" and info.unique_count == 300 and info.tuning[0].n == 300
     old = {"factory": "Flat", "count": 3, "recall_at_10": 1.0, "recall_queries": 3, "build_seconds": 0.1}
     assert IndexInfo.model_validate(old).groups_file is None  # manifests written before tuning still load
+
+
+def test_item_queries_get_the_cheapest_search_that_meets_the_target_and_the_index_keeps_its_own(clustered):
+    """On an HNSW index tuned wide for profile queries, the item ladder stops at the first efSearch below it
+    whose recall@10 on catalogue items as queries meets the target; the index is left searching as before."""
+    index = FaissIndex.build(clustered, IndexSpec("HNSW32,Flat", {"efSearch": 256}))
+    opts = TuneOptions(target_recall=0.95, n_queries=100, sample_size=4000)
+    trials = _item_walk(index, clustered, opts, np.random.default_rng(1), 0)
+    assert trials and all(t.stage == "items" and t.search_params["efSearch"] < 256 for t in trials)
+    assert trials[-1].recall_at_10 >= 0.95 and all(t.recall_at_10 < 0.95 for t in trials[:-1])
+    assert index.spec.search_params == {"efSearch": 256}
+    view = index.with_search_params(trials[-1].search_params)
+    queries = clustered[np.random.default_rng(2).choice(len(clustered), 100, replace=False)]
+    assert measure_recall(view, clustered, queries) >= 0.9
+    assert _item_walk(FaissIndex.build(clustered[:500], IndexSpec("Flat")), clustered[:500], opts,
+                      np.random.default_rng(1), 0) == []  # an exact scan has nothing to tune

@@ -139,3 +139,22 @@ def test_narrow_category_filter_still_finds_its_items(tmp_path):
     assert set(ids(rec.for_user("u", k=5, filters=Filters(category="books")))) == {"b1", "b2"}
     assert ids(rec.for_user("u", k=5, filters=Filters(category="books", max_price=8))) == ["b2"]
     assert ids(rec.for_text(["espresso"], k=1, filters=Filters(category="poetry"))) == ["b2"]
+
+
+def test_similar_items_search_with_the_parameters_tuned_for_item_queries(tiny_rec):
+    """A version whose manifest tunes item queries separately searches similar items through a view with
+    those parameters, and every other lookup with the index's own."""
+    from dataclasses import replace
+
+    from recsys.index import FaissIndex, IndexSpec
+
+    art = tiny_rec.art
+    index = FaissIndex.build(np.asarray(art.item_vectors), IndexSpec("HNSW32,Flat", {"efSearch": 64}))
+    manifest = art.manifest.model_copy(update={"index": art.manifest.index.model_copy(
+        update={"item_search_params": {"efSearch": 16}})})
+    rec = Recommender(replace(art, index=index, manifest=manifest))
+    assert rec.item_ranker is not rec.ranker and rec.ranker.ranker.index is index
+    assert rec.item_ranker.ranker.index.params == {"efSearch": 16} and index.spec.search_params == {"efSearch": 64}
+    assert ids(rec.similar_items("r1", k=2)) == ids(tiny_rec.similar_items("r1", k=2))
+    plain = Recommender(replace(art, index=index))
+    assert plain.item_ranker is plain.ranker
