@@ -276,17 +276,22 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait(timeout=30)
 
 
-def build(index: Path, n_items: int, n_users: int, ranker: str = "auto") -> dict[str, object]:
+def build(index: Path, n_items: int, n_users: int, ranker: str = "auto",
+          max_index_memory: str | None = None) -> dict[str, object]:
     from recsys.build.pipeline import BuildOptions, build_index
     from recsys.data.dataset import make_dataset
     from recsys.encoders import make_encoder
+    from recsys.index.choose import parse_bytes
 
     t = time.perf_counter()
     products, events = synthetic(n_items, n_users, 8)
     result = build_index(make_dataset(products, events, f"synthetic-{n_items}"), index, make_encoder("hashing-384"),
-                         BuildOptions(progress=False, recall_queries=200, ranker=ranker),  # type: ignore[arg-type]
+                         BuildOptions(progress=False, recall_queries=200, ranker=ranker,  # type: ignore[arg-type]
+                                      max_memory_bytes=None if max_index_memory is None
+                                      else parse_bytes(max_index_memory)),
                          log=lambda m: print(m, file=sys.stderr))
-    return {"build_seconds": round(time.perf_counter() - t, 1), "ranker": ranker, "timings": result.timings}
+    return {"build_seconds": round(time.perf_counter() - t, 1), "ranker": ranker,
+            "max_index_memory": max_index_memory, "timings": result.timings}
 
 
 async def _client(host: str, port: int, paths: list[bytes], stop_at: float, budget: list[int],
@@ -376,6 +381,8 @@ def main() -> None:
                     help="The build's --ranker when the index is built here (auto: what a plain build serves).")
     ap.add_argument("--client", choices=["wrk", "python"], default="wrk" if wrk_load.available() else "python",
                     help="Load generator: wrk (C, default when installed) or the asyncio client (per-route numbers).")
+    ap.add_argument("--max-index-memory", metavar="SIZE",
+                    help="The build's --max-index-memory when the index is built here (e.g. 1G: 8-bit codes at 1M).")
     ap.add_argument("--build-only", action="store_true", help="Build the index (when absent) and stop.")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -384,7 +391,7 @@ def main() -> None:
     index = args.index or tmp / "index"
     info: dict[str, object] = {"reused_index": True}
     if not (index / "current").exists():
-        info = build(index, args.items, args.users, args.ranker)
+        info = build(index, args.items, args.users, args.ranker, args.max_index_memory)
         if args.build_only:
             print(json.dumps(info, indent=2))
             return
