@@ -29,6 +29,8 @@ EF_CONSTRUCTION = 40
 ADD_BATCH = 65_536
 
 Progress = Callable[[int, int], None]
+#: Largest efSearch / nprobe accepted from a manifest for per-call searches.
+MAX_SEARCH_PARAM = 1 << 16
 
 
 #: The OpenMP thread count `set_search_threads` asked for (None: OpenMP's default, every core).
@@ -272,7 +274,12 @@ class _Borrowed:
 
 
 def _search_parameters(index: faiss.Index, params: dict[str, int]) -> faiss.SearchParameters:
-    """faiss's per-call parameters for `index` (HNSW: efSearch; IVF: nprobe)."""
+    """faiss's per-call parameters for `index` (HNSW: efSearch; IVF: nprobe), each a whole number in
+    [1, `MAX_SEARCH_PARAM`] (they come from a manifest, which a damaged or edited folder can hold anything in)."""
+    if any(not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAX_SEARCH_PARAM
+           for v in params.values()):
+        raise ArtifactError(f"search parameters {params} must be whole numbers from 1 to {MAX_SEARCH_PARAM}; "
+                            "rebuild the index version")
     if isinstance(index, faiss.IndexHNSW) and set(params) <= {"efSearch"}:
         out = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs
         out.efSearch = int(params["efSearch"])

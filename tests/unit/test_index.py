@@ -118,5 +118,8 @@ def test_a_search_view_searches_with_its_parameters_and_leaves_the_index_alone(c
     assert ExactIndex(clustered).with_search_params({key: low}).search(queries, 5)[1].shape == (50, 5)
     with pytest.raises(ArtifactError, match="do not apply"):
         index.with_search_params({"nprobe" if key == "efSearch" else "efSearch": 4})
+    for bad in (0, -3, 1 << 20):
+        with pytest.raises(ArtifactError, match="whole numbers"):
+            index.with_search_params({key: bad})
     with pytest.raises(ArtifactError, match="no data of its own"):
         view.save(Path("unused"))
