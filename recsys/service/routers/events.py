@@ -155,11 +155,11 @@ async def ingest(batch: EventBatch, request: Request, response: Response, tenant
                  settings: SettingsDep,
                  idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
                                                                max_length=MAX_IDEMPOTENCY_KEY)] = None) -> EventsAck:
-    """Where the service ranks on the event loop (a local store: `Settings.inline_reads`), the checks and the
-    counting run there too, in turn with the reads, and only the write (which waits on other writers and
-    the disk) goes to the threadpool; a batch that waited there behind the reads the loop ranks took 5-10
-    times its own CPU time under a mixed load. Otherwise (PostgreSQL: every step is a round trip) the
-    whole batch runs in the threadpool."""
+    # Where the service ranks on the event loop (a local store: `Settings.inline_reads`), the checks and the
+    # counting run there too, in turn with the reads, and only the write (which waits on other writers and
+    # the disk) goes to the threadpool: a batch that waited there behind the reads the loop ranks took 5-10
+    # times its own CPU time under a mixed load. Otherwise (PostgreSQL: every step is a round trip) the
+    # whole batch runs in the threadpool.
     if not getattr(request.app.state, "inline_reads", False):
         return await anyio.to_thread.run_sync(functools.partial(
             _ingest, batch, request, response, tenant, store, settings, idempotency_key))
