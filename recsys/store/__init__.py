@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         EventStore,
         IdempotencyConflictError,
         IdempotencyKey,
+        append_without_waiting,
         local_reads,
     )
     from recsys.store.factory import open_event_store
@@ -28,13 +29,14 @@ if TYPE_CHECKING:
 
 __all__ = ["EventStore", "AppendResult", "IdempotencyKey", "IdempotencyConflictError", "SQLiteEventStore",
            "PostgresEventStore", "open_event_store", "STORED_COLUMNS", "CAMPAIGN_ID", "EVENT_ID",
-           "local_reads"]
+           "local_reads", "append_without_waiting"]
 
 #: Where each name lives, imported on first use (PEP 562): the backends import pandas and psycopg, which
 #: a process reading only `recsys.store.dsn` (the `recsys serve` supervisor's
 #: settings) should not load.
 _HOME = {**dict.fromkeys(("CAMPAIGN_ID", "EVENT_ID", "STORED_COLUMNS", "AppendResult", "EventStore",
-                          "IdempotencyConflictError", "IdempotencyKey", "local_reads"), "recsys.store.base"),
+                          "IdempotencyConflictError", "IdempotencyKey", "local_reads", "append_without_waiting"),
+                        "recsys.store.base"),
          "open_event_store": "recsys.store.factory", "PostgresEventStore": "recsys.store.postgres",
          "SQLiteEventStore": "recsys.store.sqlite"}
 

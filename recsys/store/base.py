@@ -33,7 +33,7 @@ from recsys.data import schema as S
 from recsys.errors import RecsysError
 
 __all__ = ["EventStore", "AppendResult", "IdempotencyKey", "IdempotencyConflictError", "SEQ", "CAMPAIGN_ID",
-           "EVENT_ID", "RECEIVED_AT", "STORED_COLUMNS", "local_reads"]
+           "EVENT_ID", "RECEIVED_AT", "STORED_COLUMNS", "local_reads", "append_without_waiting"]
 
 SEQ: Final = "seq"
 #: Optional column of appended frames: the ad campaign an impression/click belongs to.
@@ -135,3 +135,12 @@ def local_reads(store: EventStore) -> bool:
     `local_reads` attribute: SQLite in WAL mode), so a server may read it on its event loop; a store behind
     a network round trip (PostgreSQL) is read in a thread."""
     return getattr(store, "local_reads", False) is True
+
+
+def append_without_waiting(store: EventStore, tenant: str, events: pd.DataFrame, *,
+                           idempotency: IdempotencyKey | None = None) -> AppendResult | None:
+    """`store.append` when the store can tell that it will not wait for another writer (a backend with a
+    `try_append` method: SQLite's writer lock taken without blocking), else None with nothing stored: the
+    caller then appends where waiting is harmless (a thread). A store without the method always gives None."""
+    attempt = getattr(store, "try_append", None)
+    return None if attempt is None else attempt(tenant, events, idempotency=idempotency)

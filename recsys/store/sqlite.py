@@ -34,7 +34,7 @@ import pandas as pd
 
 from recsys.errors import ArtifactError
 from recsys.store.base import CAMPAIGN_ID, EVENT_ID, AppendResult, IdempotencyKey
-from recsys.store.rows import ad_frame, conflict, frame, replayed, result_json, rows, tail_frame, us
+from recsys.store.rows import Row, ad_frame, conflict, frame, replayed, result_json, rows, tail_frame, us
 
 __all__ = ["SQLiteEventStore"]
 
@@ -133,6 +133,26 @@ class SQLiteEventStore:
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
+    @contextmanager
+    def _writing_now(self) -> Iterator[bool]:
+        """Like `_writing`, without waiting: yields False (and holds nothing) when another thread or process
+        holds the writer."""
+        if not self._write_lock.acquire(blocking=False):
+            yield False
+            return
+        try:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        finally:
+            self._write_lock.release()
+
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
@@ -142,36 +162,51 @@ class SQLiteEventStore:
     def append(self, tenant: str, events: pd.DataFrame, *, idempotency: IdempotencyKey | None = None
                ) -> AppendResult:
         now = pd.Timestamp.now(tz="UTC")
-        received = us(now)
-        batch = rows(tenant, events, received)
+        batch = rows(tenant, events, us(now))
         if not batch and idempotency is None:
             return AppendResult(0, None, None, now)
         with self._writing():
-            cur = self._writer.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                if idempotency is not None and (seen := self._recorded(cur, tenant, idempotency)) is not None:
-                    cur.execute("ROLLBACK")
-                    return replayed(seen, len(batch))
-                previous = self._last_seq(cur, tenant)
-                seqs: list[int] = []
-                stored: list[bool] = []
-                for row in batch:
-                    cur.execute(_INSERT, row)
-                    stored.append(cur.rowcount == 1)
-                    if stored[-1]:
-                        seqs.append(int(cur.lastrowid or 0))
-                result = AppendResult(len(seqs), min(seqs, default=None), max(seqs, default=None), now,
-                                      len(batch) - len(seqs), tuple(stored), seqs=tuple(seqs),
-                                      previous_seq=previous)
-                if idempotency is not None:
-                    cur.execute("INSERT INTO idempotency (tenant, key, fingerprint, result, created_us) "
-                                "VALUES (?, ?, ?, ?, ?)", (tenant, idempotency.key, idempotency.fingerprint,
-                                                           result_json(result), received))
-                cur.execute("COMMIT")
-            except BaseException:
+            return self._commit(tenant, batch, idempotency, now)
+
+    def try_append(self, tenant: str, events: pd.DataFrame, *, idempotency: IdempotencyKey | None = None
+                   ) -> AppendResult | None:
+        """`append`, unless it would wait for another writer (thread or process): then None, nothing stored.
+        What it never avoids is the commit's own fsync."""
+        now = pd.Timestamp.now(tz="UTC")
+        batch = rows(tenant, events, us(now))
+        if not batch and idempotency is None:
+            return AppendResult(0, None, None, now)
+        with self._writing_now() as held:
+            return self._commit(tenant, batch, idempotency, now) if held else None
+
+    def _commit(self, tenant: str, batch: list[Row], idempotency: IdempotencyKey | None,
+                now: pd.Timestamp) -> AppendResult:
+        """One transaction of `batch` (and the key's record) on the writer connection, which the caller holds."""
+        cur = self._writer.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            if idempotency is not None and (seen := self._recorded(cur, tenant, idempotency)) is not None:
                 cur.execute("ROLLBACK")
-                raise
+                return replayed(seen, len(batch))
+            previous = self._last_seq(cur, tenant)
+            seqs: list[int] = []
+            stored: list[bool] = []
+            for row in batch:
+                cur.execute(_INSERT, row)
+                stored.append(cur.rowcount == 1)
+                if stored[-1]:
+                    seqs.append(int(cur.lastrowid or 0))
+            result = AppendResult(len(seqs), min(seqs, default=None), max(seqs, default=None), now,
+                                  len(batch) - len(seqs), tuple(stored), seqs=tuple(seqs),
+                                  previous_seq=previous)
+            if idempotency is not None:
+                cur.execute("INSERT INTO idempotency (tenant, key, fingerprint, result, created_us) "
+                            "VALUES (?, ?, ?, ?, ?)", (tenant, idempotency.key, idempotency.fingerprint,
+                                                       result_json(result), us(now)))
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
         return result
 
     @staticmethod

@@ -4,9 +4,13 @@ Every answer here is also checked against the OpenAPI schema (`CheckedClient`, t
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -157,6 +161,26 @@ def test_events_are_reflected_in_the_next_request(client: TestClient):
     prof = client.get("/v1/users/u_coffee/profile").json()
     assert prof["live_events"] == 3 and {"r1", "c3"} <= {i["product_id"] for i in prof["items"]}
     assert prof["searches"][0]["text"] == "running shoes and socks"
+
+
+def test_a_batch_meeting_another_writer_waits_for_it_and_is_stored(client: TestClient, tmp_path: Path):
+    """Another process holding the events database's writer lock (here: this test, through its own open
+    file): the batch is stored once it lets go, whether the service tried to write on the event loop first
+    or wrote from a thread; the loop keeps answering reads meanwhile."""
+    done: dict[str, Any] = {}
+    batch = {"events": [{"user_id": "waiter", "product_id": "c3", "event_type": "view", "timestamp": TS}]}
+    with open(tmp_path / "ev.db-writer.lock", "r+b") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        poster = threading.Thread(target=lambda: done.update(r=client.post("/v1/events", json=batch)))
+        poster.start()
+        time.sleep(0.3)
+        assert "r" not in done, "the batch was answered while another writer held the lock"
+        assert client.get("/v1/users/u_coffee/recommendations?k=2").status_code == 200
+        fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+        poster.join(30)
+    resp = done["r"]
+    assert resp.status_code == 200 and resp.json()["accepted"] == 1
+    assert client.get("/v1/users/waiter/profile").json()["live_events"] == 1
 
 
 def test_a_new_user_becomes_known_after_events(client: TestClient):

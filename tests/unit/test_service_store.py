@@ -107,3 +107,52 @@ def test_writers_of_other_processes_queue_on_the_writer_lock_file(store: SQLiteE
     assert store.count("t") == 3
     with open(tmp_path / "ev.db-writer.lock", "r+b") as other:  # and it let go of the lock after committing
         fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_try_append_stores_when_the_writer_is_free_and_gives_none_without_waiting_when_it_is_not(
+        store: SQLiteEventStore, tmp_path: Path):
+    """`try_append` is `append` when no other writer holds the lock; while another process (here: this test,
+    through its own open file) or another thread of this one holds it, it returns None at once, stores
+    nothing and leaves the lock as it found it."""
+    from recsys.store import IdempotencyKey, append_without_waiting
+
+    first = store.try_append("t", _events())
+    assert first is not None and first.count == 3 and store.count("t") == 3
+    with open(tmp_path / "ev.db-writer.lock", "r+b") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        assert store.try_append("t", _events(user="u2")) is None
+        assert append_without_waiting(store, "t", _events(user="u2")) is None
+        assert store.count("t") == 3
+        fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+    busy, release = threading.Event(), threading.Event()
+
+    def hold_writer() -> None:
+        with store._writing():
+            busy.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold_writer)
+    holder.start()
+    assert busy.wait(30)
+    try:
+        assert store.try_append("t", _events(user="u3")) is None and store.count("t") == 3
+    finally:
+        release.set()
+        holder.join()
+    key = IdempotencyKey("k1", "fp")
+    again = append_without_waiting(store, "t", _events(user="u4"), idempotency=key)
+    assert again is not None and again.count == 3 and not again.replayed
+    replay = store.try_append("t", _events(user="u4"), idempotency=key)
+    assert replay is not None and replay.replayed and store.count("t") == 6
+    with open(tmp_path / "ev.db-writer.lock", "r+b") as other:  # let go of after each attempt
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_store_without_try_append_is_never_written_without_waiting(tmp_path: Path) -> None:
+    from recsys.store import append_without_waiting
+
+    class Plain:
+        def append(self, *args: object, **kwargs: object) -> None:
+            raise AssertionError("must not be called")
+
+    assert append_without_waiting(Plain(), "t", _events()) is None  # type: ignore[arg-type]
