@@ -69,5 +69,14 @@ class CachedEncoder(Encoder):
                     self._memo.popitem(last=False)
         return out
 
+    def missing(self, texts: list[str], kind: TextKind) -> list[str]:
+        """The distinct texts of `texts` (first occurrence order) that an `encode` of `kind` would send to the
+        engine now: all of them for a kind this cache does not keep. Counts nothing, evicts nothing."""
+        distinct = list(dict.fromkeys(texts))
+        if kind not in self.kinds or self.capacity == 0:
+            return distinct
+        with self._lock:
+            return [t for t in distinct if (kind, t) not in self._memo]
+
     def __len__(self) -> int:
         return len(self._memo)

@@ -113,7 +113,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def read_endpoint(body: Callable[P, R], *, first_in_thread: Callable[P, object] | None = None
+def read_endpoint(body: Callable[P, R], *, thread_work: Callable[P, Callable[[], object] | None] | None = None
                   ) -> Callable[P, Coroutine[Any, Any, R]]:
     """A read endpoint from its plain body (ranking: CPU-bound, no waiting on anything but local reads):
     run on the event loop when the service ranks inline (`Settings.inline_reads`, kept in
@@ -121,9 +121,11 @@ def read_endpoint(body: Callable[P, R], *, first_in_thread: Callable[P, object] 
     reads the body's signature (parameters, dependencies, validation); the body must take
     `request: Request`.
 
-    `first_in_thread` (same arguments, result ignored) is a step that may wait or hold the CPU without the
-    interpreter (encoding texts): when the body runs on the loop, it runs before it in the threadpool;
-    otherwise the body alone runs there and does that work itself."""
+    `thread_work` (same arguments, called on the loop) returns a step that may wait or hold the CPU without
+    the interpreter (encoding texts the query cache does not hold), or None when there is none: when the
+    body runs on the loop, that step runs before it in the threadpool; otherwise the body alone runs there
+    and does that work itself. A request with nothing to do in a thread never leaves the loop: under load,
+    each hand-off and return waits for the loop's turn behind every other request in progress."""
 
     @functools.wraps(body)
     async def endpoint(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -131,8 +133,9 @@ def read_endpoint(body: Callable[P, R], *, first_in_thread: Callable[P, object] 
         if not isinstance(request, Request):
             raise TypeError(f"read endpoint {body.__name__} must take `request: Request`")
         if getattr(request.app.state, "inline_reads", False):
-            if first_in_thread is not None:
-                await anyio.to_thread.run_sync(functools.partial(first_in_thread, *args, **kwargs))
+            work = None if thread_work is None else thread_work(*args, **kwargs)
+            if work is not None:
+                await anyio.to_thread.run_sync(work)
             return body(*args, **kwargs)
         return await anyio.to_thread.run_sync(functools.partial(body, *args, **kwargs))
 

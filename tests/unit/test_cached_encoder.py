@@ -63,3 +63,15 @@ def test_capacity_zero_remembers_nothing_and_unbounded_remembers_every_kind() ->
     assert sorted(engine.seen) == [("passage", "x"), ("query", "x"), ("query", "y")]
     with pytest.raises(ValueError, match="capacity"):
         CachedEncoder(engine, capacity=-1)
+
+
+def test_missing_names_the_texts_an_encode_would_send_without_counting_or_reordering_the_cache() -> None:
+    engine = Counting()
+    cached = CachedEncoder(engine, capacity=2, kinds=QUERIES)
+    cached.encode(["shoes", "hat"], kind="query")  # "shoes" is the least recently used
+    assert cached.missing(["hat", "red dress", "red dress", "shoes"], "query") == ["red dress"]
+    assert cached.missing(["hat"], "passage") == ["hat"]  # a kind it does not keep
+    assert (cached.hits, cached.misses) == (0, 2)
+    cached.encode(["scarf"], kind="query")  # still evicts "shoes": `missing` did not touch it
+    assert cached.missing(["shoes", "hat", "scarf"], "query") == ["shoes"]
+    assert CachedEncoder(engine, capacity=0).missing(["x", "x"], "query") == ["x"]

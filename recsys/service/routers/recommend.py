@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from recsys.config.catalog import Resolved
+from recsys.encoders.cached import CachedEncoder
 from recsys.errors import ConfigError
 from recsys.ranking.base import Filters
 from recsys.recommender import RecommendationList
@@ -110,17 +112,20 @@ def similar_items(
     return render(answer, resolved, tenant.name, explain=explain, log=settings.log_answers, ads=matched)
 
 
-def _encode_texts(body: TextRequest, request: Request, tenant: TenantDep, store: StoreDep, catalog: CatalogDep,
-                  settings: SettingsDep) -> None:
-    """The request's texts as the ranking asks for them: stripped (a text query, a user's fallback) and, for a
-    user, also as sent (the user's profile)."""
-    texts = {v for raw in body.texts if raw.strip() for v in ((raw, raw.strip()) if body.user_id else (raw.strip(),))}
-    if texts:
-        tenant.served.encoder.encode(sorted(texts), kind="query")
+def _texts_to_encode(body: TextRequest, request: Request, tenant: TenantDep, store: StoreDep, catalog: CatalogDep,
+                     settings: SettingsDep) -> Callable[[], object] | None:
+    """Encoding the request's texts as the ranking asks for them (stripped for a text query or a user's
+    fallback; for a user, also as sent, for the profile), or None when the query cache already holds them all."""
+    texts = sorted({v for raw in body.texts if raw.strip()
+                    for v in ((raw, raw.strip()) if body.user_id else (raw.strip(),))})
+    encoder = tenant.served.encoder
+    if isinstance(encoder, CachedEncoder):
+        texts = encoder.missing(texts, "query")
+    return functools.partial(encoder.encode, texts, kind="query") if texts else None
 
 
 @router.post("/recommendations", response_model=RecommendationsOut, responses=error_responses(413))
-@functools.partial(read_endpoint, first_in_thread=_encode_texts)
+@functools.partial(read_endpoint, thread_work=_texts_to_encode)
 def text_recommendations(body: TextRequest, request: Request, tenant: TenantDep, store: StoreDep,
                          catalog: CatalogDep, settings: SettingsDep) -> Response:
     """Cold start: `{"texts": [...]}` ranks by the texts; `{"user_id": ...}` (optionally with texts) answers
