@@ -22,6 +22,7 @@ from recsys.encoders import Encoder, make_encoder, query_engine
 from recsys.errors import IndexMismatchError, UnknownItemError, UnknownUserError
 from recsys.explain.portraits import CatalogueTerms, interests_for, version_terms
 from recsys.explain.reasons import because_texts
+from recsys.index.base import VectorIndex
 from recsys.ranking.base import Filters, Ranked
 from recsys.ranking.factory import make_ranker
 from recsys.ranking.pipeline import LiveView
@@ -62,7 +63,8 @@ class Recommender:
     """
 
     def __init__(self, artifacts: Artifacts, *, config: BlendConfig | None = None, encoder: Encoder | None = None,
-                 live: LiveView | None = None, terms: CatalogueTerms | None = None) -> None:
+                 live: LiveView | None = None, terms: CatalogueTerms | None = None,
+                 text_index: VectorIndex | None = None) -> None:
         self.art = artifacts
         self.config = config or artifacts.config
         self.live = live
@@ -71,6 +73,11 @@ class Recommender:
         item_index = artifacts.index.with_search_params(artifacts.manifest.index.item_search_params)
         self.item_ranker = self.ranker if item_index is artifacts.index else make_ranker(
             artifacts.features, item_index, self.config, model=artifacts.ltr, live=live)
+        # Free-text queries may search through another view of the same index (the service's `MemoSearch`,
+        # which remembers the searches of repeated texts); the answers are the index's own.
+        self.text_index = text_index
+        self.text_ranker = self.ranker if text_index is None else make_ranker(
+            artifacts.features, text_index, self.config, model=artifacts.ltr, live=live)
         self._encoder = encoder
         self._terms = terms
 
@@ -87,7 +94,8 @@ class Recommender:
 
     def with_config(self, config: BlendConfig) -> Recommender:
         """The same artifacts and encoder under another blend config (an A/B arm, a tuned config)."""
-        return Recommender(self.art, config=config, encoder=self._encoder, live=self.live, terms=self.terms)
+        return Recommender(self.art, config=config, encoder=self._encoder, live=self.live, terms=self.terms,
+                           text_index=self.text_index)
 
     @property
     def encoder(self) -> Encoder:
@@ -182,7 +190,7 @@ class Recommender:
         query = self.text_vector(texts)
         if query is None:
             return self._answer(self.ranker.rank(None, k=k, filters=filters), "popular", "popular", None)
-        return self._answer(self.ranker.rank(query, k=k, filters=filters), "text", None, None)
+        return self._answer(self.text_ranker.rank(query, k=k, filters=filters), "text", None, None)
 
     def popular(self, k: int = 10, *, filters: Filters = Filters()) -> RecommendationList:
         return self._answer(self.ranker.rank(None, k=k, filters=filters), "popular", None, None)
@@ -201,7 +209,7 @@ class Recommender:
         hp, hw = history if history is not None else (None, None)
         query = self.text_vector(texts)
         if query is not None:
-            ranked = self.ranker.rank(query, k=k, filters=filters, history_pos=hp, history_w=hw)
+            ranked = self.text_ranker.rank(query, k=k, filters=filters, history_pos=hp, history_w=hw)
             return self._answer(ranked, "text", "text", user_id)
         ranked = self.ranker.rank(None, k=k, filters=filters, history_pos=hp, history_w=hw)
         return self._answer(ranked, "popular", "popular", user_id)

@@ -37,7 +37,7 @@ class Metrics:
                             registry=self.registry)
 
     def watch_caches(self, tenants: Callable[[], Mapping[str, Any]]) -> None:
-        """Export the hits and misses of every tenant's answer, user-state and portrait caches,
+        """Export the hits and misses of every tenant's answer, user-state, portrait and text-search caches,
         read at scrape time from the versions served then (a reload starts new caches, so the counters
         restart from zero, which Prometheus reads as a counter reset)."""
         self.registry.register(_CacheCollector(tenants))
@@ -53,12 +53,14 @@ class _CacheCollector(Collector):
         self._tenants = tenants
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily("recsys_cache_lookups", "Answer, user-state and portrait cache lookups by result",
+        family = CounterMetricFamily("recsys_cache_lookups", "Answer, user-state, portrait and text-search cache lookups by result",
                                      labels=["tenant", "cache", "result"])
         for name, tenant in self._tenants().items():
             served = tenant.served
-            for cache, counts in (("answers", served.answers), ("states", served.states),
-                                  ("portraits", served.portraits)):
+            caches = [("answers", served.answers), ("states", served.states), ("portraits", served.portraits)]
+            if served.text_index is not None:
+                caches.append(("text_searches", served.text_index))
+            for cache, counts in caches:
                 family.add_metric([name, cache, "hit"], counts.hits)
                 family.add_metric([name, cache, "miss"], counts.misses)
         yield family

@@ -40,6 +40,7 @@ from recsys.explain.portraits import CatalogueTerms, version_terms
 from recsys.features.live import LiveSignals
 from recsys.index import resolve_version
 from recsys.index.manifest import MANIFEST_FILE
+from recsys.index.memo import MemoSearch
 from recsys.index.store import CURRENT
 from recsys.online.cache import AnswerCache, SeqCache, StateCache
 from recsys.online.profiles import TextVectors
@@ -79,6 +80,8 @@ class Served:
     answers: AnswerCache = field(default_factory=lambda: AnswerCache(0))
     #: Users' portraits (`GET /v1/users/{id}/profile`), kept while the answer cache is on, with its TTL.
     portraits: SeqCache[tuple[str, str, int], Any] = field(default_factory=lambda: SeqCache(0))
+    #: The version's index for free-text queries, remembering the searches of repeated texts (None: the index).
+    text_index: MemoSearch | None = None
     _terms: CatalogueTerms | None = None
     _recs: OrderedDict[str, Recommender] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -102,7 +105,8 @@ class Served:
             if rec is not None:
                 self._recs.move_to_end(config.id)
                 return rec
-        rec = Recommender(self.art, config=config, encoder=self.encoder, live=self.live, terms=self.terms)
+        rec = Recommender(self.art, config=config, encoder=self.encoder, live=self.live, terms=self.terms,
+                          text_index=self.text_index)
         with self._lock:
             self._recs[config.id] = rec
             while len(self._recs) > _MAX_CONFIGS:
@@ -153,8 +157,12 @@ def load_served(root: Path, tenant: str, store: EventStore, *, expect: Served | 
     else:
         answers = AnswerCache(0) if answer_cache is None else answer_cache
     portraits: SeqCache[tuple[str, str, int], Any] = SeqCache(PORTRAITS if answers.enabled else 0, answers.ttl_s)
+    # A text's query vector (the encoder's cache) and its search are remembered for as many texts; a reload
+    # keeps the limit of the version it replaces.
+    memo = query_cache_texts if expect is None else 0 if expect.text_index is None else expect.text_index.capacity
+    text_index = MemoSearch(art.index, memo) if memo > 0 else None
     served = Served(art, encoder, live, TextVectors(art, encoder), feed, matcher, answers=answers,
-                    portraits=portraits)
+                    portraits=portraits, text_index=text_index)
     served.recommender(art.config)  # warm the default ranker before the first request
     _return_freed_memory()
     return served

@@ -85,6 +85,29 @@ def test_query_texts_reach_the_encoder_once_per_worker(client: TestClient):
     assert again.json()["results"] == first.json()["results"] and encoder.misses == misses and encoder.hits > 0
 
 
+def test_a_repeated_text_searches_the_index_once_and_live_counters_still_move_its_answer(client: TestClient):
+    """The search behind a free-text query is remembered per version (`MemoSearch`); what the events change
+    (popularity) is applied per request on top of it, so the next answer moves with them."""
+    served = client.app.state.tenants["default"].served
+    memo = served.text_index
+    assert memo is not None and memo.capacity == client.app.state.settings.query_cache_texts
+
+    def run_parts() -> dict[str, float]:
+        body = client.post("/v1/recommendations", json={"texts": ["running"], "k": 9, "explain": True}).json()
+        return {r["product_id"]: r["parts"]["popularity"] for r in body["results"]}
+
+    before = run_parts()
+    assert memo.misses == 1 and memo.hits == 0 and "r3" in before
+    assert run_parts() == before and (memo.hits, memo.misses) == (1, 1)
+    events = [{"user_id": f"fan{i}", "product_id": "r3", "event_type": "purchase", "timestamp": TS}
+              for i in range(30)]
+    assert client.post("/v1/events", json={"events": events}).status_code == 200
+    after = run_parts()
+    assert after["r3"] > before["r3"] and (memo.hits, memo.misses) == (2, 1)
+    metrics = client.get("/metrics").text
+    assert 'recsys_cache_lookups_total{cache="text_searches",result="hit",tenant="default"} 2.0' in metrics
+
+
 def test_unknowns_are_404_with_a_hint(client: TestClient):
     r = client.get("/v1/users/nobody/recommendations")
     assert r.status_code == 404 and "POST /v1/recommendations" in r.json()["hint"]
