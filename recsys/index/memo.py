@@ -13,6 +13,7 @@ vectors at once (evaluation, the build) pass straight through.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -32,6 +33,8 @@ class MemoSearch(VectorIndex):
             raise ValueError(f"capacity must be ≥ 1, got {capacity}")
         self.inner, self.capacity = inner, capacity
         self.kind, self.dim = inner.kind, inner.dim
+        #: (a 128-bit digest of the query's bytes, k) → answer: a digest keeps the key small whatever the
+        #: dimension, and two different vectors sharing one is as likely as guessing a random 128-bit key.
         self._memo: OrderedDict[tuple[bytes, int], SearchResult] = OrderedDict()
         self._lock = threading.Lock()
         #: Searches answered from memory and searches sent to the index.
@@ -45,7 +48,7 @@ class MemoSearch(VectorIndex):
         q = self._check_queries(queries)
         if len(q) != 1:
             return self.inner.search(q, k)
-        key = (q.tobytes(), int(k))
+        key = (hashlib.blake2b(q.tobytes(), digest_size=16).digest(), int(k))
         with self._lock:
             found = self._memo.get(key)
             if found is not None:

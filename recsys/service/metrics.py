@@ -53,7 +53,8 @@ class _CacheCollector(Collector):
         self._tenants = tenants
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily("recsys_cache_lookups", "Answer, user-state, portrait and text-search cache lookups by result",
+        family = CounterMetricFamily("recsys_cache_lookups",
+                                     "Answer, user-state, portrait and text-search cache lookups by result",
                                      labels=["tenant", "cache", "result"])
         for name, tenant in self._tenants().items():
             served = tenant.served

@@ -59,9 +59,11 @@ class Settings(BaseSettings):
     #: engine already runs concurrent calls in parallel and batching measured slower
     #: (`benchmarks/bench_microbatch.py`); it pays where one call has a large fixed cost (a GPU).
     micro_batch_ms: float = Field(0.0, ge=0.0, le=100.0)
-    #: Distinct free-text queries whose vectors each worker remembers (least recently used evicted; 0: off).
-    #: A request's texts are encoded once for its ranking and its ads, and repeated queries not at all.
-    query_cache_texts: int = Field(4096, ge=0, le=1_000_000)
+    #: Distinct free-text queries whose vectors and index searches each worker remembers (least recently
+    #: used evicted; 0: off). A request's texts are encoded once for its ranking and its ads, and repeated
+    #: queries neither encoded nor searched. Each remembered text costs about dim × 4 bytes for its vector
+    #: and 12 bytes per searched candidate (≈ 4 KB at 384-d): 16 MB per worker at the default.
+    query_cache_texts: int = Field(4096, ge=0, le=100_000)
     #: Threadpool size for the plain-`def` (CPU-bound) endpoints, per worker process; more threads only
     #: contend for the GIL: with 8, 2 workers at 16 connections (100k items, every answer ranked) spent
     #: 5.4–6.7 ms of CPU per request at p99 145 ms, with 2–4 threads 4.1–4.7 ms at p99 50–77 ms
